@@ -12,8 +12,8 @@ var (
 	ErrExists = errors.New("already exists")
 	// ErrClosed: the storage, transport or listener has been closed.
 	ErrClosed = errors.New("closed")
-	// ErrInvalid: the call's arguments break the contract (a batch that
-	// leaves a hole in a writer's log, a range with end < start, ...).
+	// ErrInvalid: the call's arguments break the contract (a nil batch, a
+	// block over MaxBlockSize, a range with end < start, ...).
 	ErrInvalid = errors.New("invalid argument")
 	// ErrCorrupt: stored data failed its integrity check.
 	ErrCorrupt = errors.New("corrupt data")

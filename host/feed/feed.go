@@ -1,0 +1,583 @@
+// Package feed implements codrive's feeds: signed, append-only logs of
+// blocks, each authenticated by a Merkle tree.
+//
+// A feed is named by an ed25519 public key. Its writer appends blocks in
+// batches; each batch extends a BLAKE3 Merkle tree laid out in flat-tree
+// order (package sdk/flattree) and ends with one signature over the fork
+// id, the new length and the hash of the tree's roots. Any block, or any
+// range of blocks, can then be proven to a reader with O(log n) nodes and
+// that signature ([Feed.Proof], [VerifyProof]), so readers may hold any
+// sparse subset of a feed and still check every byte ([Feed.Put]).
+//
+// If the writer ever signs two different histories under one fork id (for
+// example after restoring its key on a second device), the first reader to
+// see both keeps self-verifying [ForkEvidence] and stops accepting data for
+// that feed. A deliberate [Feed.Truncate] is not a fork: it starts a new
+// fork id.
+//
+// Feeds persist through an sdk.Storage and trust nothing it returns without
+// checking: every block read is hashed against its leaf, and Open checks
+// the stored head's signature.
+package feed
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/codrive/codrive/host/bitfield"
+	"github.com/codrive/codrive/sdk"
+	"github.com/codrive/codrive/sdk/flattree"
+)
+
+// Feed is one signed, append-only log. Its methods are safe for concurrent
+// use; appends and ingestion are serialized, reads run in parallel.
+type Feed struct {
+	key    sdk.FeedKey
+	dkey   sdk.DiscoveryKey
+	secret ed25519.PrivateKey // nil when read-only
+	st     sdk.Storage
+
+	mu       sync.RWMutex
+	head     sdk.Head
+	roots    []sdk.Node // the roots at head.Length, which head signs
+	present  bitfield.Bitfield
+	evidence *ForkEvidence
+}
+
+// Create makes a new, empty writable feed in st from an ed25519 private
+// key.
+func Create(ctx context.Context, st sdk.Storage, secret ed25519.PrivateKey) (*Feed, error) {
+	if len(secret) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("create feed: secret key is %d bytes, want %d", len(secret), ed25519.PrivateKeySize)
+	}
+	var key sdk.FeedKey
+	copy(key[:], secret.Public().(ed25519.PublicKey))
+	err := st.Create(ctx, sdk.FeedHeader{Key: key, SecretKey: slices.Clone(secret)})
+	if err != nil {
+		return nil, fmt.Errorf("create feed %s: %w", key, err)
+	}
+	return &Feed{key: key, dkey: DiscoveryKey(key), secret: slices.Clone(secret), st: st}, nil
+}
+
+// CreateReader makes a new, empty read-only feed in st for a key, to be
+// filled from peers with Put.
+func CreateReader(ctx context.Context, st sdk.Storage, key sdk.FeedKey) (*Feed, error) {
+	if err := st.Create(ctx, sdk.FeedHeader{Key: key}); err != nil {
+		return nil, fmt.Errorf("create feed %s: %w", key, err)
+	}
+	return &Feed{key: key, dkey: DiscoveryKey(key), st: st}, nil
+}
+
+// Open loads a stored feed and checks its signed head against the stored
+// roots. The feed is writable if the storage holds its secret key.
+func Open(ctx context.Context, st sdk.Storage, key sdk.FeedKey) (*Feed, error) {
+	state, err := st.Load(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("open feed %s: %w", key, err)
+	}
+	f := &Feed{key: key, dkey: DiscoveryKey(key), st: st, head: state.Head}
+	if state.Header.Key != key {
+		return nil, fmt.Errorf("open feed %s: %w: storage returned the header of %s", key, sdk.ErrCorrupt, state.Header.Key)
+	}
+	if len(state.Header.SecretKey) > 0 {
+		secret := ed25519.PrivateKey(slices.Clone(state.Header.SecretKey))
+		if len(secret) != ed25519.PrivateKeySize || !secret.Public().(ed25519.PublicKey).Equal(ed25519.PublicKey(key[:])) {
+			return nil, fmt.Errorf("open feed %s: %w: stored secret key does not match the feed key", key, sdk.ErrCorrupt)
+		}
+		f.secret = secret
+	}
+	for _, r := range state.Present {
+		f.present.SetRange(r.Start, r.End, true)
+	}
+	if f.head.Length > 0 {
+		f.roots, err = f.readNodes(ctx, flattree.Roots(f.head.Length))
+		if err != nil {
+			return nil, fmt.Errorf("open feed %s: roots of head %d: %w", key, f.head.Length, err)
+		}
+		if !verifyHead(key, f.head, f.roots) {
+			return nil, fmt.Errorf("open feed %s: %w: stored head of length %d is not signed by the feed key", key, sdk.ErrCorrupt, f.head.Length)
+		}
+	}
+	if state.Evidence != nil {
+		ev, err := DecodeEvidence(state.Evidence)
+		if err == nil {
+			err = ev.Verify(key)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("open feed %s: stored fork evidence: %w", key, err)
+		}
+		f.evidence = ev
+	}
+	return f, nil
+}
+
+// Key returns the feed's public key.
+func (f *Feed) Key() sdk.FeedKey { return f.key }
+
+// DiscoveryKey returns the feed's discovery key.
+func (f *Feed) DiscoveryKey() sdk.DiscoveryKey { return f.dkey }
+
+// Writable reports whether this host holds the feed's secret key.
+func (f *Feed) Writable() bool { return f.secret != nil }
+
+// Head returns the latest signed head held.
+func (f *Feed) Head() sdk.Head {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.head
+}
+
+// Length returns the number of blocks the latest signed head covers, held
+// locally or not.
+func (f *Feed) Length() uint64 { return f.Head().Length }
+
+// ByteLength returns the number of data bytes the latest head covers.
+func (f *Feed) ByteLength() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	var n uint64
+	for _, r := range f.roots {
+		n += r.Size
+	}
+	return n
+}
+
+// Has reports whether every block in [start, end) is stored locally.
+func (f *Feed) Has(start, end uint64) bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.present.HasRange(start, end)
+}
+
+// Present returns the locally stored blocks as sorted ranges.
+func (f *Feed) Present() []sdk.Range {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.present.Ranges()
+}
+
+// Evidence returns the fork evidence recorded for this feed, or nil.
+func (f *Feed) Evidence() *ForkEvidence {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.evidence
+}
+
+// Append adds blocks at the end of the feed, signs the new head once for
+// the whole batch and writes everything to storage in one atomic batch. It
+// returns the index of the first appended block.
+func (f *Feed) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
+	if f.secret == nil {
+		return 0, fmt.Errorf("append to %s: %w", f.key, ErrReadOnly)
+	}
+	for i, b := range blocks {
+		if len(b) > sdk.MaxBlockSize {
+			return 0, fmt.Errorf("append to %s: block %d of the batch is %d bytes: %w (limit %d)", f.key, i, len(b), ErrTooLarge, sdk.MaxBlockSize)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	start := f.head.Length
+	if len(blocks) == 0 {
+		return start, nil
+	}
+
+	batch := &sdk.Batch{
+		Blocks: make([]sdk.Block, len(blocks)),
+		Nodes:  make([]sdk.Node, 0, 2*len(blocks)),
+	}
+	roots := slices.Grow(slices.Clone(f.roots), 2)
+	h := hasherPool.Get().(*hasher)
+	for k, leaf := range hashLeaves(start, blocks) {
+		batch.Blocks[k] = sdk.Block{Index: start + uint64(k), Data: blocks[k]}
+		batch.Nodes = append(batch.Nodes, leaf)
+		roots = append(roots, leaf)
+		// Roots have strictly decreasing depths; a new leaf merges with
+		// every root of its own depth, as in binary addition.
+		for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
+			l, r := roots[n-2], roots[n-1]
+			p := h.parentNode(flattree.Parent(l.Index), l, r)
+			batch.Nodes = append(batch.Nodes, p)
+			roots = append(roots[:n-2], p)
+		}
+	}
+	hasherPool.Put(h)
+	length := start + uint64(len(blocks))
+	head := signHead(f.secret, f.head.Fork, length, roots)
+	batch.Head = &head
+
+	if err := f.st.Write(ctx, f.key, batch); err != nil {
+		return 0, fmt.Errorf("append to %s: %w", f.key, err)
+	}
+	f.head, f.roots = head, roots
+	f.present.SetRange(start, length, true)
+	return start, nil
+}
+
+// Truncate cuts the feed to length blocks and signs the result under a new
+// fork id, so readers can tell a truncation from a fork.
+func (f *Feed) Truncate(ctx context.Context, length uint64) error {
+	if f.secret == nil {
+		return fmt.Errorf("truncate %s: %w", f.key, ErrReadOnly)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if length > f.head.Length {
+		return fmt.Errorf("truncate %s to %d: %w: the feed has only %d blocks", f.key, length, sdk.ErrInvalid, f.head.Length)
+	}
+	roots, err := f.readNodes(ctx, flattree.Roots(length))
+	if err != nil {
+		return fmt.Errorf("truncate %s: %w", f.key, err)
+	}
+	head := signHead(f.secret, f.head.Fork+1, length, roots)
+	batch := &sdk.Batch{Truncate: true, TruncateTo: length, Head: &head}
+	if err := f.st.Write(ctx, f.key, batch); err != nil {
+		return fmt.Errorf("truncate %s: %w", f.key, err)
+	}
+	f.head, f.roots = head, roots
+	f.present.SetRange(length, ^uint64(0), false)
+	return nil
+}
+
+// Get returns block i after checking it against its tree leaf.
+func (f *Feed) Get(ctx context.Context, i uint64) ([]byte, error) {
+	blocks, err := f.GetRange(ctx, i, i+1)
+	if err != nil {
+		return nil, err
+	}
+	return blocks[0], nil
+}
+
+// GetRange returns blocks [start, end), each checked against its tree
+// leaf. It fails with ErrNotAvailable if any of them is not stored locally.
+func (f *Feed) GetRange(ctx context.Context, start, end uint64) ([][]byte, error) {
+	if end < start {
+		return nil, fmt.Errorf("read %s [%d, %d): %w", f.key, start, end, sdk.ErrInvalid)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if missing, ok := f.present.NextClear(start); ok && missing < end {
+		return nil, fmt.Errorf("read %s block %d: %w locally (length %d)", f.key, missing, ErrNotAvailable, f.head.Length)
+	}
+	blocks, err := f.st.ReadBlocks(ctx, f.key, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("read %s [%d, %d): %w", f.key, start, end, err)
+	}
+	if err := f.checkLeaves(ctx, start, blocks); err != nil {
+		return nil, err
+	}
+	return blocks, nil
+}
+
+// checkLeaves hashes blocks from start and compares them with the stored
+// leaves, which were authenticated when they were written.
+func (f *Feed) checkLeaves(ctx context.Context, start uint64, blocks [][]byte) error {
+	idx := make([]uint64, len(blocks))
+	for k := range blocks {
+		idx[k] = flattree.Leaf(start + uint64(k))
+	}
+	leaves, err := f.readNodes(ctx, idx)
+	if err != nil {
+		return fmt.Errorf("read %s: leaves of [%d, %d): %w", f.key, start, start+uint64(len(blocks)), err)
+	}
+	h := hasherPool.Get().(*hasher)
+	defer hasherPool.Put(h)
+	for k, data := range blocks {
+		if got := h.leafNode(start+uint64(k), data); got != leaves[k] {
+			return fmt.Errorf("read %s block %d: %w: block does not match its tree leaf", f.key, start+uint64(k), sdk.ErrCorrupt)
+		}
+	}
+	return nil
+}
+
+// readNodes reads exactly the nodes at idx, in order, failing with
+// ErrNotAvailable if any is missing.
+func (f *Feed) readNodes(ctx context.Context, idx []uint64) ([]sdk.Node, error) {
+	if len(idx) == 0 {
+		return nil, nil
+	}
+	nodes, err := f.st.ReadNodes(ctx, f.key, idx)
+	if err != nil {
+		return nil, err
+	}
+	if len(nodes) != len(idx) {
+		for k := range idx {
+			if k >= len(nodes) || nodes[k].Index != idx[k] {
+				return nil, fmt.Errorf("tree node %d: %w", idx[k], ErrNotAvailable)
+			}
+		}
+	}
+	for k := range idx {
+		if nodes[k].Index != idx[k] {
+			return nil, fmt.Errorf("%w: storage returned node %d for %d", sdk.ErrCorrupt, nodes[k].Index, idx[k])
+		}
+	}
+	return nodes, nil
+}
+
+// ProofRequest says what a proof must show.
+type ProofRequest struct {
+	// Start and End bound the blocks to include, [Start, End); equal
+	// values ask for no blocks.
+	Start, End uint64
+	// UpgradeFrom is the length of the head the reader holds, if any and
+	// shorter than ours. The proof then also shows the reader's roots, so
+	// it can check that our head extends its own.
+	UpgradeFrom uint64
+}
+
+// Proof returns a proof of the requested blocks against the latest head.
+// It fails with ErrNotAvailable if a needed block or node is not stored
+// locally.
+func (f *Feed) Proof(ctx context.Context, req ProofRequest) (*Proof, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if req.End < req.Start || req.End > f.head.Length {
+		return nil, fmt.Errorf("prove %s [%d, %d): %w: length is %d", f.key, req.Start, req.End, sdk.ErrInvalid, f.head.Length)
+	}
+	var show []uint64
+	if req.UpgradeFrom > 0 && req.UpgradeFrom < f.head.Length {
+		show = flattree.Roots(req.UpgradeFrom)
+	}
+	return f.proof(ctx, req.Start, req.End, show)
+}
+
+// proof builds a proof against the current head; f.mu must be held.
+func (f *Feed) proof(ctx context.Context, start, end uint64, show []uint64) (*Proof, error) {
+	p := &Proof{Head: f.head, Roots: slices.Clone(f.roots), Start: start}
+	if end > start {
+		if missing, ok := f.present.NextClear(start); ok && missing < end {
+			return nil, fmt.Errorf("prove %s block %d: %w locally", f.key, missing, ErrNotAvailable)
+		}
+		blocks, err := f.st.ReadBlocks(ctx, f.key, start, end)
+		if err != nil {
+			return nil, fmt.Errorf("prove %s [%d, %d): %w", f.key, start, end, err)
+		}
+		p.Blocks = blocks
+	}
+	nodes, err := f.readNodes(ctx, proofNodes(f.head.Length, start, end, show))
+	if err != nil {
+		return nil, fmt.Errorf("prove %s [%d, %d): %w", f.key, start, end, err)
+	}
+	p.Nodes = nodes
+	return p, nil
+}
+
+// Put verifies a proof from a peer and stores what it brings: its blocks,
+// its nodes and, if longer, its head. Nothing is stored unless the whole
+// proof verifies and agrees with everything already held.
+//
+// A proof of a later fork id (the writer truncated) replaces the local
+// copy. A proof that contradicts local data under the same fork id is a
+// fork: Put records the evidence and returns a *ForkError; from then on
+// the feed refuses every proof.
+//
+// On a writable feed Put only checks the proof against local data (to
+// detect a fork made with a copy of our key) and stores nothing.
+func (f *Feed) Put(ctx context.Context, p *Proof) error {
+	nodes, err := VerifyProof(f.key, p)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", f.key, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.evidence != nil {
+		return &ForkError{Key: f.key, Evidence: f.evidence}
+	}
+	if p.Head.Fork < f.head.Fork {
+		return fmt.Errorf("put %s: %w: proof of fork %d, feed is at fork %d", f.key, ErrStale, p.Head.Fork, f.head.Fork)
+	}
+	newFork := p.Head.Fork > f.head.Fork
+	if newFork && f.secret != nil {
+		// Only a copy of our key could have signed a later fork. There is
+		// no same-fork evidence to keep, but the data must not be taken.
+		return fmt.Errorf("put %s: %w: a peer holds fork %d signed with our key, we are at fork %d", f.key, ErrForked, p.Head.Fork, f.head.Fork)
+	}
+
+	// Compare every authenticated node with what is stored at its index.
+	idx := make([]uint64, len(nodes))
+	for k, n := range nodes {
+		idx[k] = n.Index
+	}
+	stored := map[uint64]sdk.Node{}
+	if !newFork {
+		have, err := f.st.ReadNodes(ctx, f.key, idx)
+		if err != nil {
+			return fmt.Errorf("put %s: %w", f.key, err)
+		}
+		for _, n := range have {
+			stored[n.Index] = n
+		}
+		for _, n := range nodes {
+			if s, ok := stored[n.Index]; ok && s != n {
+				return f.recordFork(ctx, p, nodes, n.Index)
+			}
+		}
+	}
+
+	upgrade := newFork || p.Head.Length > f.head.Length
+	switch {
+	case newFork:
+	case p.Head.Length > f.head.Length:
+		// The longer head must show our roots, or it could be of another
+		// history that happens to agree on the blocks in the proof.
+		for _, r := range f.roots {
+			if _, ok := findNode(nodes, r.Index); !ok {
+				return fmt.Errorf("put %s: %w: head %d does not show our roots at length %d; ask with UpgradeFrom", f.key, ErrBadProof, p.Head.Length, f.head.Length)
+			}
+		}
+	case p.Head.Length < f.head.Length:
+		// An older head is only trusted if its roots are part of our tree.
+		for _, r := range p.Roots {
+			if _, ok := stored[r.Index]; !ok {
+				return fmt.Errorf("put %s: %w: proof is against length %d, we hold %d", f.key, ErrStale, p.Head.Length, f.head.Length)
+			}
+		}
+	}
+	if f.secret != nil {
+		return nil
+	}
+
+	batch := &sdk.Batch{}
+	if newFork {
+		// Data of the old fork may not belong to the new one; start over
+		// and fetch again what is needed.
+		batch.Truncate, batch.TruncateTo = true, 0
+	}
+	for k, data := range p.Blocks {
+		i := p.Start + uint64(k)
+		if newFork || !f.present.Get(i) {
+			batch.Blocks = append(batch.Blocks, sdk.Block{Index: i, Data: data})
+		}
+	}
+	for _, n := range nodes {
+		if _, ok := stored[n.Index]; !ok {
+			batch.Nodes = append(batch.Nodes, n)
+		}
+	}
+	if upgrade {
+		head := p.Head
+		batch.Head = &head
+	}
+	if len(batch.Blocks) == 0 && len(batch.Nodes) == 0 && batch.Head == nil {
+		return nil
+	}
+	if err := f.st.Write(ctx, f.key, batch); err != nil {
+		return fmt.Errorf("put %s: %w", f.key, err)
+	}
+	if newFork {
+		f.present = bitfield.Bitfield{}
+	}
+	for _, b := range batch.Blocks {
+		f.present.Set(b.Index, true)
+	}
+	if upgrade {
+		f.head, f.roots = p.Head, slices.Clone(p.Roots)
+	}
+	return nil
+}
+
+// recordFork stores evidence that p and local data disagree at node index,
+// and returns the ForkError. f.mu must be held.
+func (f *Feed) recordFork(ctx context.Context, p *Proof, remote []sdk.Node, index uint64) error {
+	local, err := f.proof(ctx, 0, 0, []uint64{index})
+	if err != nil {
+		return fmt.Errorf("put %s: the proof contradicts local node %d, but the local proof of it failed: %w", f.key, index, err)
+	}
+	ev := &ForkEvidence{Index: index, A: local, B: p}
+	if err := ev.Verify(f.key); err != nil {
+		// Only a bug can get here: both proofs verified and they differ.
+		return fmt.Errorf("put %s: fork evidence does not verify: %w", f.key, err)
+	}
+	if err := f.st.Write(ctx, f.key, &sdk.Batch{Evidence: AppendEvidence(nil, ev)}); err != nil {
+		return fmt.Errorf("put %s: record fork evidence: %w", f.key, err)
+	}
+	f.evidence = ev
+	return &ForkError{Key: f.key, Evidence: ev}
+}
+
+// Verify checks everything stored for the feed: the head's signature over
+// the roots, every stored block against its leaf and, where the feed is
+// held whole, every stored node against the nodes rebuilt from the blocks.
+// It reads the whole feed; on error it names the first bad block or node.
+func (f *Feed) Verify(ctx context.Context) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.head.Length > 0 && !verifyHead(f.key, f.head, f.roots) {
+		return fmt.Errorf("verify %s: %w: head is not signed by the feed key", f.key, sdk.ErrCorrupt)
+	}
+	if f.present.HasRange(0, f.head.Length) {
+		return f.verifyWhole(ctx)
+	}
+	const chunk = 4096
+	for _, r := range f.present.Ranges() {
+		for s := r.Start; s < r.End; s += chunk {
+			e := min(s+chunk, r.End)
+			blocks, err := f.st.ReadBlocks(ctx, f.key, s, e)
+			if err != nil {
+				return fmt.Errorf("verify %s [%d, %d): %w", f.key, s, e, err)
+			}
+			if err := f.checkLeaves(ctx, s, blocks); err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// verifyWhole rebuilds the whole tree from the blocks, compares every node
+// with the stored one and the final roots with the signed ones.
+func (f *Feed) verifyWhole(ctx context.Context) error {
+	const chunk = 4096 // blocks per storage round trip
+	var roots []sdk.Node
+	h := hasherPool.Get().(*hasher)
+	defer hasherPool.Put(h)
+	built := make([]sdk.Node, 0, 2*chunk)
+	idx := make([]uint64, 0, 2*chunk)
+	for s := uint64(0); s < f.head.Length; s += chunk {
+		e := min(s+chunk, f.head.Length)
+		blocks, err := f.st.ReadBlocks(ctx, f.key, s, e)
+		if err != nil {
+			return fmt.Errorf("verify %s [%d, %d): %w", f.key, s, e, err)
+		}
+		built, idx = built[:0], idx[:0]
+		for _, leaf := range hashLeaves(s, blocks) {
+			built = append(built, leaf)
+			roots = append(roots, leaf)
+			for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
+				p := h.parentNode(flattree.Parent(roots[n-2].Index), roots[n-2], roots[n-1])
+				built = append(built, p)
+				roots = append(roots[:n-2], p)
+			}
+		}
+		for _, n := range built {
+			idx = append(idx, n.Index)
+		}
+		stored, err := f.st.ReadNodes(ctx, f.key, idx)
+		if err != nil {
+			return fmt.Errorf("verify %s: %w", f.key, err)
+		}
+		if len(stored) != len(built) {
+			for k := range built {
+				if k >= len(stored) || stored[k].Index != built[k].Index {
+					return fmt.Errorf("verify %s: %w: tree node %d is missing", f.key, sdk.ErrCorrupt, built[k].Index)
+				}
+			}
+		}
+		for k := range built {
+			if stored[k] != built[k] {
+				if built[k].Index%2 == 0 {
+					return fmt.Errorf("verify %s: %w: block %d does not match its tree leaf", f.key, sdk.ErrCorrupt, built[k].Index/2)
+				}
+				return fmt.Errorf("verify %s: %w: tree node %d does not match its children", f.key, sdk.ErrCorrupt, built[k].Index)
+			}
+		}
+	}
+	if !slices.Equal(roots, f.roots) {
+		return fmt.Errorf("verify %s: %w: blocks do not hash to the signed roots", f.key, sdk.ErrCorrupt)
+	}
+	return nil
+}
