@@ -5,7 +5,7 @@
 //	func TestConformance(t *testing.T) {
 //		storagetest.Run(t, storagetest.Harness{
 //			Open: func(t *testing.T, dir string) (sdk.Storage, error) {
-//				return disk.Open(dir)
+//				return disk.Open(dir, disk.Options{})
 //			},
 //			Persistent: true,
 //		})

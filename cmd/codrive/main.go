@@ -1,0 +1,159 @@
+// Command codrive creates, inspects and benchmarks codrive feeds.
+//
+// Run "codrive help" for the list of commands.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+)
+
+// command is one subcommand: run gets the arguments after its name.
+type command struct {
+	usage string
+	short string
+	run   func(env *env, args []string) error
+}
+
+// env is what commands read and write, so tests can run them in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// errUsage marks an error in how a command was called; it exits with 2.
+var errUsage = errors.New("usage")
+
+func commands() map[string]command {
+	return map[string]command{
+		"feed create": {"feed create [--dir DIR] [--name NAME]", "create a writable feed and print its key", feedCreate},
+		"feed append": {"feed append [--dir DIR] KEY [BLOCK...]", "append blocks (arguments, or stdin lines) to a feed", feedAppend},
+		"feed get":    {"feed get [--dir DIR] [--raw] KEY INDEX [END]", "print block INDEX, or blocks [INDEX, END)", feedGet},
+		"feed info":   {"feed info [--dir DIR] [KEY]", "show one feed, or list all feeds", feedInfo},
+		"feed verify": {"feed verify [--dir DIR] KEY", "check every stored block, node and signature of a feed", feedVerify},
+		"feed purge":  {"feed purge [--dir DIR] KEY", "delete a feed and free its space", feedPurge},
+		"demo":        {"demo [--dir DIR]", "a narrated tour of feeds: write, restart, prove, reject a forgery, truncate", demo},
+		"bench append": {"bench append [--json] [--blocks N] [--dir DIR]",
+			"measure append and verify throughput, memory and disk", benchAppend},
+	}
+}
+
+func main() {
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+// run executes one command line and returns the exit code.
+func run(e *env, args []string) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printHelp(e, cmds)
+		return 0
+	}
+	name := args[0]
+	rest := args[1:]
+	c, ok := cmds[name]
+	if !ok && len(args) > 1 {
+		name = args[0] + " " + args[1]
+		c, ok = cmds[name]
+		rest = args[2:]
+	}
+	if !ok {
+		fmt.Fprintf(e.stderr, "codrive: unknown command %q; run \"codrive help\" for the list\n", strings.Join(args[:min(2, len(args))], " "))
+		return 2
+	}
+	err := c.run(e, rest)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(e.stderr, "codrive %s: %v\nusage: codrive %s\n", name, strings.TrimPrefix(err.Error(), "usage: "), c.usage)
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "codrive %s: %v\n", name, err)
+		return 1
+	}
+}
+
+func printHelp(e *env, cmds map[string]command) {
+	w := e.stdout
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "codrive: multi-writer, peer-to-peer shared drives over signed feeds.")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  codrive %-52s %s\n", cmds[n].usage, cmds[n].short)
+	}
+	fmt.Fprintln(w, "\nThe data directory is --dir, else $CODRIVE_DIR, else", defaultDataDir(e.getenv))
+}
+
+// flags returns a flag set for a command that reports errors as errUsage
+// instead of exiting, with the common --dir flag.
+func flags(e *env, name string, dir *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if dir != nil {
+		fs.StringVar(dir, "dir", "", "data directory")
+	}
+	return fs
+}
+
+// parse parses args with fs, turning flag errors into usage errors. Flags
+// may come before or after positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// dataDir returns the directory commands work in: --dir, else
+// $CODRIVE_DIR, else the user's data directory.
+func dataDir(e *env, flagDir string) string {
+	if flagDir != "" {
+		return flagDir
+	}
+	if d := e.getenv("CODRIVE_DIR"); d != "" {
+		return d
+	}
+	return defaultDataDir(e.getenv)
+}
+
+// defaultDataDir follows each platform's convention for application data.
+func defaultDataDir(getenv func(string) string) string {
+	home := getenv("HOME")
+	switch runtime.GOOS {
+	case "darwin":
+		return filepath.Join(home, "Library", "Application Support", "codrive")
+	case "windows":
+		return filepath.Join(getenv("LocalAppData"), "codrive")
+	}
+	if x := getenv("XDG_DATA_HOME"); x != "" {
+		return filepath.Join(x, "codrive")
+	}
+	return filepath.Join(home, ".local", "share", "codrive")
+}
