@@ -71,14 +71,17 @@ func ParentHash(parent uint64, left, right sdk.Node) sdk.Node {
 }
 
 func (h *hasher) parentNode(parent uint64, left, right sdk.Node) sdk.Node {
-	var buf [8 + 2*sdk.KeySize]byte
-	size := left.Size + right.Size
-	binary.LittleEndian.PutUint64(buf[:], size)
-	copy(buf[8:], left.Hash[:])
-	copy(buf[8+sdk.KeySize:], right.Hash[:])
+	// Both sizes are hashed, not just their sum: otherwise size could be
+	// moved from one child to the other without changing the parent, and
+	// a proof could carry sizes the writer never signed.
+	var buf [16 + 2*sdk.KeySize]byte
+	binary.LittleEndian.PutUint64(buf[:], left.Size)
+	binary.LittleEndian.PutUint64(buf[8:], right.Size)
+	copy(buf[16:], left.Hash[:])
+	copy(buf[16+sdk.KeySize:], right.Hash[:])
 	h.parent.Reset()
 	h.parent.Write(buf[:])
-	n := sdk.Node{Index: parent, Size: size}
+	n := sdk.Node{Index: parent, Size: left.Size + right.Size}
 	h.parent.Sum(n.Hash[:0])
 	return n
 }

@@ -19,6 +19,10 @@ import (
 //	evidence = version(1) index len(proof) proof len(proof) proof
 const encodingVersion = 1
 
+// maxProofBlocks bounds the blocks of one proof, so a hostile count of
+// empty blocks can't make the decoder allocate far more than its input.
+const maxProofBlocks = 1 << 16
+
 // errTruncated is returned for input that ends inside a field.
 var errTruncated = errors.New("input ends early")
 
@@ -135,6 +139,12 @@ func (d *decoder) uvarint() uint64 {
 		d.err = errors.New("bad varint")
 		return 0
 	}
+	// Only the shortest form is accepted, so that every value has one
+	// encoding and decoding then encoding gives back the same bytes.
+	if n > 1 && d.buf[n-1] == 0 {
+		d.err = errors.New("varint not in its shortest form")
+		return 0
+	}
 	d.buf = d.buf[n:]
 	return v
 }
@@ -199,7 +209,9 @@ func (d *decoder) proof() *Proof {
 		d.fixed(p.Roots[i].Hash[:])
 	}
 	p.Start = d.uvarint()
-	if n := d.count(1); d.err == nil && n > 0 {
+	if n := d.count(1); d.err == nil && n > maxProofBlocks {
+		d.err = fmt.Errorf("%d blocks in one proof, more than %d", n, maxProofBlocks)
+	} else if d.err == nil && n > 0 {
 		p.Blocks = make([][]byte, n)
 		for i := range p.Blocks {
 			p.Blocks[i] = d.bytes(sdk.MaxBlockSize)

@@ -39,7 +39,7 @@ func (e *ForkEvidence) Verify(key sdk.FeedKey) error {
 	if !okA || !okB {
 		return fmt.Errorf("%w: node %d is not in both proofs", ErrBadProof, e.Index)
 	}
-	if na == nb {
+	if na.Hash == nb.Hash {
 		return fmt.Errorf("%w: both proofs agree on node %d", ErrBadProof, e.Index)
 	}
 	return nil

@@ -45,7 +45,12 @@ type Feed struct {
 	roots    []sdk.Node // the roots at head.Length, which head signs
 	present  bitfield.Bitfield
 	evidence *ForkEvidence
+	closed   bool
 }
+
+// MaxLength bounds a feed's length, so that flat-tree indexes (twice a
+// block index, and more for parents) never wrap around 2^64.
+const MaxLength = 1 << 62
 
 // Create makes a new, empty writable feed in st from an ed25519 private
 // key.
@@ -89,8 +94,14 @@ func Open(ctx context.Context, st sdk.Storage, key sdk.FeedKey) (*Feed, error) {
 		}
 		f.secret = secret
 	}
+	if f.head.Length > MaxLength {
+		return nil, fmt.Errorf("open feed %s: %w: head of length %d", key, sdk.ErrCorrupt, f.head.Length)
+	}
+	// Blocks past the signed head are not covered by any signature (a
+	// storage may keep a batch whose Write it reported as failed): they
+	// are not served.
 	for _, r := range state.Present {
-		f.present.SetRange(r.Start, r.End, true)
+		f.present.SetRange(r.Start, min(r.End, f.head.Length), true)
 	}
 	if f.head.Length > 0 {
 		f.roots, err = f.readNodes(ctx, flattree.Roots(f.head.Length))
@@ -166,6 +177,24 @@ func (f *Feed) Evidence() *ForkEvidence {
 	return f.evidence
 }
 
+// Close makes every later write through this handle (Append, Truncate,
+// Put) fail with sdk.ErrClosed. The feed store closes handles it forgets
+// or purges, so that two handles never append to one feed.
+func (f *Feed) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+// checkOpen fails once the handle is closed; f.mu is held.
+func (f *Feed) checkOpen() error {
+	if f.closed {
+		return fmt.Errorf("feed %s: handle %w", f.key, sdk.ErrClosed)
+	}
+	return nil
+}
+
 // Append adds blocks at the end of the feed, signs the new head once for
 // the whole batch and writes everything to storage in one atomic batch. It
 // returns the index of the first appended block.
@@ -180,9 +209,15 @@ func (f *Feed) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.checkOpen(); err != nil {
+		return 0, err
+	}
 	start := f.head.Length
 	if len(blocks) == 0 {
 		return start, nil
+	}
+	if uint64(len(blocks)) > MaxLength-start {
+		return 0, fmt.Errorf("append to %s: %w: the feed would exceed %d blocks", f.key, sdk.ErrInvalid, uint64(MaxLength))
 	}
 
 	batch := &sdk.Batch{
@@ -225,12 +260,27 @@ func (f *Feed) Truncate(ctx context.Context, length uint64) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.checkOpen(); err != nil {
+		return err
+	}
 	if length > f.head.Length {
 		return fmt.Errorf("truncate %s to %d: %w: the feed has only %d blocks", f.key, length, sdk.ErrInvalid, f.head.Length)
 	}
-	roots, err := f.readNodes(ctx, flattree.Roots(length))
+	// The new head signs the roots at length, read from storage: prove
+	// them against the current head first, so a damaged node is never
+	// signed.
+	p, err := f.proof(ctx, 0, 0, flattree.Roots(length))
 	if err != nil {
 		return fmt.Errorf("truncate %s: %w", f.key, err)
+	}
+	nodes, err := VerifyProof(f.key, p)
+	if err != nil {
+		return fmt.Errorf("truncate %s: %w: stored nodes do not match the signed head: %v", f.key, sdk.ErrCorrupt, err)
+	}
+	var roots []sdk.Node
+	for _, i := range flattree.Roots(length) {
+		n, _ := findNode(nodes, i)
+		roots = append(roots, n)
 	}
 	head := signHead(f.secret, f.head.Fork+1, length, roots)
 	batch := &sdk.Batch{Truncate: true, TruncateTo: length, Head: &head}
@@ -259,7 +309,10 @@ func (f *Feed) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if missing, ok := f.present.NextClear(start); ok && missing < end {
+	if missing, ok := f.present.NextClear(start); (ok && missing < end) || end > f.head.Length {
+		if !ok || missing >= end {
+			missing = f.head.Length
+		}
 		return nil, fmt.Errorf("read %s block %d: %w locally (length %d)", f.key, missing, ErrNotAvailable, f.head.Length)
 	}
 	blocks, err := f.st.ReadBlocks(ctx, f.key, start, end)
@@ -335,8 +388,8 @@ type ProofRequest struct {
 func (f *Feed) Proof(ctx context.Context, req ProofRequest) (*Proof, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	if req.End < req.Start || req.End > f.head.Length {
-		return nil, fmt.Errorf("prove %s [%d, %d): %w: length is %d", f.key, req.Start, req.End, sdk.ErrInvalid, f.head.Length)
+	if req.End < req.Start || req.End > f.head.Length || req.End-req.Start > maxProofBlocks {
+		return nil, fmt.Errorf("prove %s [%d, %d): %w: length is %d, at most %d blocks a proof", f.key, req.Start, req.End, sdk.ErrInvalid, f.head.Length, maxProofBlocks)
 	}
 	var show []uint64
 	if req.UpgradeFrom > 0 && req.UpgradeFrom < f.head.Length {
@@ -373,10 +426,12 @@ func (f *Feed) proof(ctx context.Context, start, end uint64, show []uint64) (*Pr
 // A proof of a later fork id (the writer truncated) replaces the local
 // copy. A proof that contradicts local data under the same fork id is a
 // fork: Put records the evidence and returns a *ForkError; from then on
-// the feed refuses every proof.
+// the feed refuses every proof. A proof against a head that can't be
+// related to ours yet (an older one, or a longer one raced by another
+// upgrade) fails with ErrStale: ask again.
 //
-// On a writable feed Put only checks the proof against local data (to
-// detect a fork made with a copy of our key) and stores nothing.
+// On a writable feed Put only checks the proof against local data, to
+// detect a fork made with a copy of our key, and stores nothing.
 func (f *Feed) Put(ctx context.Context, p *Proof) error {
 	nodes, err := VerifyProof(f.key, p)
 	if err != nil {
@@ -384,50 +439,64 @@ func (f *Feed) Put(ctx context.Context, p *Proof) error {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if err := f.checkOpen(); err != nil {
+		return err
+	}
 	if f.evidence != nil {
 		return &ForkError{Key: f.key, Evidence: f.evidence}
 	}
 	if p.Head.Fork < f.head.Fork {
 		return fmt.Errorf("put %s: %w: proof of fork %d, feed is at fork %d", f.key, ErrStale, p.Head.Fork, f.head.Fork)
 	}
-	newFork := p.Head.Fork > f.head.Fork
-	if newFork && f.secret != nil {
-		// Only a copy of our key could have signed a later fork. There is
-		// no same-fork evidence to keep, but the data must not be taken.
-		return fmt.Errorf("put %s: %w: a peer holds fork %d signed with our key, we are at fork %d", f.key, ErrForked, p.Head.Fork, f.head.Fork)
+	if p.Head.Fork > f.head.Fork {
+		if f.secret != nil {
+			// Only a copy of our key could have signed a later fork. There
+			// is no same-fork evidence to keep, but the data must not be
+			// taken.
+			return fmt.Errorf("put %s: %w: a peer holds fork %d signed with our key, we are at fork %d", f.key, ErrForked, p.Head.Fork, f.head.Fork)
+		}
+		return f.store(ctx, p, nodes, nil, true)
 	}
 
-	// Compare every authenticated node with what is stored at its index.
+	// Same fork: every authenticated node must agree with what we hold at
+	// its index, our signed roots first.
+	for _, r := range f.roots {
+		if n, ok := findNode(nodes, r.Index); ok && n.Hash != r.Hash {
+			return f.recordFork(ctx, p, r.Index)
+		}
+	}
 	idx := make([]uint64, len(nodes))
 	for k, n := range nodes {
 		idx[k] = n.Index
 	}
-	stored := map[uint64]sdk.Node{}
-	if !newFork {
-		have, err := f.st.ReadNodes(ctx, f.key, idx)
-		if err != nil {
-			return fmt.Errorf("put %s: %w", f.key, err)
-		}
-		for _, n := range have {
-			stored[n.Index] = n
-		}
-		for _, n := range nodes {
-			if s, ok := stored[n.Index]; ok && s != n {
-				return f.recordFork(ctx, p, nodes, n.Index)
-			}
+	have, err := f.st.ReadNodes(ctx, f.key, idx)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", f.key, err)
+	}
+	stored := make(map[uint64]sdk.Node, len(have))
+	for _, n := range have {
+		stored[n.Index] = n
+	}
+	for _, n := range nodes {
+		if s, ok := stored[n.Index]; ok && s.Hash != n.Hash {
+			return f.recordFork(ctx, p, n.Index)
 		}
 	}
 
-	upgrade := newFork || p.Head.Length > f.head.Length
 	switch {
-	case newFork:
 	case p.Head.Length > f.head.Length:
 		// The longer head must show our roots, or it could be of another
 		// history that happens to agree on the blocks in the proof.
 		for _, r := range f.roots {
 			if _, ok := findNode(nodes, r.Index); !ok {
-				return fmt.Errorf("put %s: %w: head %d does not show our roots at length %d; ask with UpgradeFrom", f.key, ErrBadProof, p.Head.Length, f.head.Length)
+				return fmt.Errorf("put %s: %w: head %d does not show our roots at length %d; ask again with UpgradeFrom %d", f.key, ErrStale, p.Head.Length, f.head.Length, f.head.Length)
 			}
+		}
+		if f.secret != nil {
+			// A longer head under our fork id that we did not sign here:
+			// another device appends with our key, and our next append
+			// would fork the feed.
+			return fmt.Errorf("put %s: %w: a peer holds length %d signed with our key, we are at %d", f.key, ErrForked, p.Head.Length, f.head.Length)
 		}
 	case p.Head.Length < f.head.Length:
 		// An older head is only trusted if its roots are part of our tree.
@@ -440,11 +509,16 @@ func (f *Feed) Put(ctx context.Context, p *Proof) error {
 	if f.secret != nil {
 		return nil
 	}
+	return f.store(ctx, p, nodes, stored, p.Head.Length > f.head.Length)
+}
 
+// store writes what a checked proof brings that is not held yet; stored
+// holds the nodes already in storage. A new fork starts from nothing,
+// since data of the old fork may not belong to the new one. f.mu is held.
+func (f *Feed) store(ctx context.Context, p *Proof, nodes []sdk.Node, stored map[uint64]sdk.Node, upgrade bool) error {
+	newFork := p.Head.Fork > f.head.Fork
 	batch := &sdk.Batch{}
 	if newFork {
-		// Data of the old fork may not belong to the new one; start over
-		// and fetch again what is needed.
 		batch.Truncate, batch.TruncateTo = true, 0
 	}
 	for k, data := range p.Blocks {
@@ -458,7 +532,7 @@ func (f *Feed) Put(ctx context.Context, p *Proof) error {
 			batch.Nodes = append(batch.Nodes, n)
 		}
 	}
-	if upgrade {
+	if upgrade || newFork {
 		head := p.Head
 		batch.Head = &head
 	}
@@ -474,7 +548,7 @@ func (f *Feed) Put(ctx context.Context, p *Proof) error {
 	for _, b := range batch.Blocks {
 		f.present.Set(b.Index, true)
 	}
-	if upgrade {
+	if batch.Head != nil {
 		f.head, f.roots = p.Head, slices.Clone(p.Roots)
 	}
 	return nil
@@ -482,7 +556,7 @@ func (f *Feed) Put(ctx context.Context, p *Proof) error {
 
 // recordFork stores evidence that p and local data disagree at node index,
 // and returns the ForkError. f.mu must be held.
-func (f *Feed) recordFork(ctx context.Context, p *Proof, remote []sdk.Node, index uint64) error {
+func (f *Feed) recordFork(ctx context.Context, p *Proof, index uint64) error {
 	local, err := f.proof(ctx, 0, 0, []uint64{index})
 	if err != nil {
 		return fmt.Errorf("put %s: the proof contradicts local node %d, but the local proof of it failed: %w", f.key, index, err)
@@ -512,16 +586,18 @@ func (f *Feed) Verify(ctx context.Context) error {
 	if f.present.HasRange(0, f.head.Length) {
 		return f.verifyWhole(ctx)
 	}
+	// A sparse replica: prove every held range from storage against the
+	// signed head, which checks the blocks, their paths and the roots.
 	const chunk = 4096
 	for _, r := range f.present.Ranges() {
 		for s := r.Start; s < r.End; s += chunk {
 			e := min(s+chunk, r.End)
-			blocks, err := f.st.ReadBlocks(ctx, f.key, s, e)
-			if err != nil {
-				return fmt.Errorf("verify %s [%d, %d): %w", f.key, s, e, err)
+			p, err := f.proof(ctx, s, e, nil)
+			if err == nil {
+				_, err = VerifyProof(f.key, p)
 			}
-			if err := f.checkLeaves(ctx, s, blocks); err != nil {
-				return fmt.Errorf("verify: %w", err)
+			if err != nil {
+				return fmt.Errorf("verify %s [%d, %d): %w: %v", f.key, s, e, sdk.ErrCorrupt, err)
 			}
 		}
 	}

@@ -297,8 +297,8 @@ func TestUpgradeMustShowOldRoots(t *testing.T) {
 	}
 	appendBlocks(t, w, 3, 16, 13)
 	p, _ = w.Proof(ctx, ProofRequest{Start: 15, End: 16})
-	if err := r.Put(ctx, p); !errors.Is(err, ErrBadProof) {
-		t.Fatalf("upgrade without old roots: %v, want ErrBadProof", err)
+	if err := r.Put(ctx, p); !errors.Is(err, ErrStale) {
+		t.Fatalf("upgrade without old roots: %v, want ErrStale", err)
 	}
 	if r.Length() != 3 {
 		t.Fatalf("reader length %d after a refused upgrade", r.Length())

@@ -38,6 +38,9 @@ type Proof struct {
 // A node that does not take part in that hashing makes the proof invalid,
 // so nothing unauthenticated is ever returned.
 func VerifyProof(key sdk.FeedKey, p *Proof) ([]sdk.Node, error) {
+	if p.Head.Length > MaxLength {
+		return nil, fmt.Errorf("%w: length %d exceeds the limit of %d", ErrBadProof, p.Head.Length, uint64(MaxLength))
+	}
 	want := flattree.Roots(p.Head.Length)
 	if len(p.Roots) != len(want) {
 		return nil, fmt.Errorf("%w: %d roots for length %d, want %d", ErrBadProof, len(p.Roots), p.Head.Length, len(want))

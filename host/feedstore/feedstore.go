@@ -77,6 +77,10 @@ func NewSeed() []byte {
 // LoadOrCreateSeed reads the master seed at path, or creates one there
 // (readable by its owner only) if the file does not exist.
 func LoadOrCreateSeed(path string) ([]byte, error) {
+	return loadOrCreateSeed(path, true)
+}
+
+func loadOrCreateSeed(path string, retry bool) ([]byte, error) {
 	seed, err := os.ReadFile(path)
 	if err == nil {
 		if len(seed) != SeedSize {
@@ -107,8 +111,8 @@ func LoadOrCreateSeed(path string) ([]byte, error) {
 	if err == nil {
 		err = os.Link(tmp.Name(), path)
 	}
-	if errors.Is(err, os.ErrExist) {
-		return LoadOrCreateSeed(path)
+	if errors.Is(err, os.ErrExist) && retry {
+		return loadOrCreateSeed(path, false) // another process created it first
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create master seed: %w", err)
@@ -167,9 +171,13 @@ func (s *Store) Writer(ctx context.Context, name string) (*feed.Feed, error) {
 	secret := s.derive(name)
 	var key sdk.FeedKey
 	copy(key[:], secret.Public().(ed25519.PublicKey))
-	return s.core.get(ctx, key, func() (*feed.Feed, error) {
+	f, err := s.core.get(ctx, key, func() (*feed.Feed, error) {
 		return feed.Create(ctx, s.core.st, secret)
 	})
+	if err == nil && !f.Writable() {
+		return nil, fmt.Errorf("feed %q is %s, which is stored here as a read-only replica without its secret key", name, key)
+	}
+	return f, err
 }
 
 // CreateRandom creates a writable feed with a fresh random key pair. Its
@@ -230,12 +238,16 @@ func (s *Store) List(ctx context.Context) ([]sdk.FeedKey, error) {
 	return s.core.st.Feeds(ctx)
 }
 
-// CloseFeed forgets an open feed. The *Feed stays usable, but the next Open of
-// the key reads it from storage again.
+// CloseFeed closes an open feed: writes through its *Feed fail from then
+// on, and the next Open of the key reads it from storage again. Closing
+// the old handle is what keeps two handles from appending to one feed.
 func (s *Store) CloseFeed(key sdk.FeedKey) {
 	s.core.mu.Lock()
 	defer s.core.mu.Unlock()
-	delete(s.core.feeds, key)
+	if f := s.core.feeds[key]; f != nil {
+		f.Close()
+		delete(s.core.feeds, key)
+	}
 }
 
 // Purge deletes a feed and its data from storage, freeing the space. A
@@ -247,7 +259,10 @@ func (s *Store) Purge(ctx context.Context, key sdk.FeedKey) error {
 	if c.closed {
 		return ErrClosed
 	}
-	delete(c.feeds, key)
+	if f := c.feeds[key]; f != nil {
+		f.Close()
+		delete(c.feeds, key)
+	}
 	if err := c.st.Delete(ctx, key); err != nil {
 		return fmt.Errorf("purge feed %s: %w", key, err)
 	}
@@ -263,6 +278,9 @@ func (s *Store) Close() error {
 		return nil
 	}
 	c.closed = true
+	for _, f := range c.feeds {
+		f.Close()
+	}
 	c.feeds = nil
 	return c.st.Close()
 }

@@ -150,3 +150,46 @@ func TestLoadOrCreateSeed(t *testing.T) {
 		t.Error("a damaged seed file was accepted")
 	}
 }
+
+func TestWriterOverReplicaFails(t *testing.T) {
+	s := newStore(t, 4)
+	if _, err := s.Get(ctx, s.WriterKey("docs")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Writer(ctx, "docs"); err == nil {
+		t.Fatal("Writer returned a read-only replica as the writable feed")
+	}
+}
+
+// TestOneWritableHandle: closing or purging a feed closes the handle the
+// store gave out, so two handles never append to one feed.
+func TestOneWritableHandle(t *testing.T) {
+	s := newStore(t, 5)
+	old, _ := s.Writer(ctx, "x")
+	old.Append(ctx, []byte("a"))
+	s.CloseFeed(old.Key())
+	if _, err := old.Append(ctx, []byte("b")); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("append through a closed handle: %v, want ErrClosed", err)
+	}
+	cur, _ := s.Writer(ctx, "x")
+	if _, err := cur.Append(ctx, []byte("b")); err != nil || cur.Length() != 2 {
+		t.Fatalf("append through the new handle: %v, length %d", err, cur.Length())
+	}
+	if err := s.Purge(ctx, cur.Key()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cur.Append(ctx, []byte("c")); !errors.Is(err, sdk.ErrClosed) {
+		t.Fatalf("append after purge: %v, want ErrClosed", err)
+	}
+}
+
+func TestSeedDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seed")
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateSeed(path); err == nil {
+		t.Fatal("a dangling seed symlink was accepted")
+	}
+}

@@ -6,11 +6,19 @@
 // [SyncPolicy]). Open replays each log into an in-memory index: where every
 // block's data lies in the file, every tree node, the head, the present
 // ranges and the evidence. Blocks are read back from the file with pread;
-// nodes are served from memory. A record that a crash left incomplete, or
-// that fails its checksum, ends the log: Open cuts the file back to the
-// last good record, so the storage always reopens in the state some prefix
-// of the acknowledged batches left, and under SyncEveryBatch with every
-// acknowledged batch.
+// nodes are served from memory.
+//
+// A crash can leave the last record of a log torn, and Open cuts it off,
+// so the storage always reopens in the state some prefix of the
+// acknowledged batches left, and under SyncEveryBatch with every
+// acknowledged batch. Damage anywhere else in a log, such as bit rot in
+// synced data, is never silently cut off under SyncEveryBatch: the feed
+// fails to load with an error wrapping sdk.ErrCorrupt that says where the
+// damage is, the file is left untouched, and the other feeds are
+// unaffected. Under SyncNone, where a machine crash can leave a damaged
+// record before good ones, Open cuts the log at the first damaged record
+// instead. The Recovery section below gives the exact rules and what an
+// operator can do.
 //
 // Memory per feed is about 16 bytes per stored block and 40 per stored
 // node, in pages of 512 entries, so a sparse feed costs in proportion to
@@ -73,8 +81,48 @@
 //
 // and must end there. A log's state is that of applying its records in
 // order, each by the rules of sdk.Batch: truncation, blocks, nodes, head,
-// evidence. A reader stops at the first record that runs past the end of
-// the file, fails its checksum or does not decode exactly as above; Open
-// truncates the file there. Any change to this format must change the
-// version number.
+// evidence. Any change to this format must change the version number.
+//
+// # Recovery
+//
+// A reader stops at the first bad record: one that is cut short by the end
+// of the file, fails its checksum or does not decode exactly as above. The
+// bad record is a torn tail, which a crash during the last write can
+// leave, if
+//
+//   - fewer bytes than a record prefix are left;
+//   - its length runs past the end of the file;
+//   - it ends exactly at the end of the file; or
+//   - every byte from its start to the end of the file is zero (the
+//     sectors of a lost write can read back as zeros).
+//
+// Open truncates the file at a torn tail, with a warning to the logger.
+//
+// Any other bad record has data after it. Under SyncEveryBatch no crash
+// leaves one, since every record is synced before the next is written:
+// the log was damaged after the fact, and cutting it would discard
+// acknowledged batches. So Open leaves the file exactly as it is and the
+// feed fails to load, with an error to the logger. The feed is listed by
+// Feeds and can be deleted; its other operations fail with an error
+// wrapping sdk.ErrCorrupt, such as
+//
+//	log <path> is corrupt at byte 12345 (record checksum mismatch) with 6789 more bytes after it; the file was left untouched
+//
+// where 12345 is the offset of the bad record; the error stays until the
+// file is dealt with. With the storage closed, an operator can move the
+// file aside, keeping it (and the feed's secret key, if it has one) for
+// inspection while the feed is fetched again from elsewhere; or truncate
+// the file to that many bytes, keeping the batches before the bad record
+// and losing it and every batch after it. Deleting the feed deletes the
+// file.
+//
+// Under SyncNone a machine crash can persist later pages of a log before
+// earlier ones, so Open truncates the file at any bad record, with a
+// warning, keeping the state of the batches before it.
+//
+// The policy in effect at Open decides, since a log does not record the
+// policy it was written under. A log written under SyncNone that a machine
+// crash left damaged before its end fails to load under SyncEveryBatch;
+// opening it once under SyncNone cuts it back to a prefix of its batches,
+// as SyncNone promises.
 package disk

@@ -45,7 +45,7 @@ const (
 	// maxReadSize caps one pread of a contiguous run of blocks, and so
 	// the buffer that a returned block keeps alive.
 	maxReadSize = 4 << 20
-	// scanBufferSize is the read-ahead of the log scan on Open.
+	// scanBufferSize is the size of the reads of the log scan on Open.
 	scanBufferSize = 1 << 20
 	// maxPooledBuffer is the largest encoding buffer kept for reuse.
 	maxPooledBuffer = 4 << 20
@@ -97,9 +97,9 @@ func (s *Storage) createFeed(header sdk.FeedHeader) (*feed, error) {
 // usable and this one can still be deleted.
 func (s *Storage) openFeed(key sdk.FeedKey, path string) *feed {
 	f := &feed{key: key, path: path}
-	if err := f.replay(s.log); err != nil {
+	if err := f.replay(s.log, s.policy); err != nil {
 		f.broken = err
-		s.log.Warn("disk storage: cannot load feed", "path", path, "err", err)
+		s.log.Error("disk storage: cannot load feed", "path", path, "err", err)
 		if f.file != nil {
 			f.file.Close()
 			f.file = nil
@@ -109,9 +109,12 @@ func (s *Storage) openFeed(key sdk.FeedKey, path string) *feed {
 	return f
 }
 
-// replay reads the header, rebuilds the index from the records and cuts
-// off a torn or corrupt tail.
-func (f *feed) replay(log *slog.Logger) error {
+// replay reads the header, rebuilds the index from the records and deals
+// with a bad record as doc.go describes: it cuts off a torn tail, and any
+// other bad record and what follows it under SyncNone; under
+// SyncEveryBatch it fails at any other bad record and leaves the file
+// alone.
+func (f *feed) replay(log *slog.Logger, policy SyncPolicy) error {
 	file, err := os.OpenFile(f.path, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -140,13 +143,24 @@ func (f *feed) replay(log *slog.Logger) error {
 	}
 	f.header = header
 
-	end, tail, err := scanLog(file, size, &f.idx)
+	end, bad, err := scanLog(file, size, &f.idx)
 	if err != nil {
 		return err
 	}
-	if tail != nil {
-		log.Warn("disk storage: discarding torn or corrupt log tail",
-			"path", f.path, "offset", end, "bytes", size-end, "reason", tail)
+	if bad != nil {
+		msg := "disk storage: discarding torn log tail"
+		if !bad.torn {
+			// Under SyncEveryBatch every record was synced before the
+			// next one was written, so no crash leaves a bad record with
+			// data after it: the damage hit synced data, and cutting there
+			// would discard acknowledged batches. Without syncs, a machine
+			// crash can persist later pages before earlier ones.
+			if policy == SyncEveryBatch {
+				return &corruptLogError{path: f.path, offset: end, reason: bad.reason, after: bad.after}
+			}
+			msg = "disk storage: discarding a damaged log record and every record after it"
+		}
+		log.Warn(msg, "path", f.path, "offset", end, "bytes", size-end, "reason", bad.reason)
 		if err := file.Truncate(end); err != nil {
 			return err
 		}
@@ -158,12 +172,39 @@ func (f *feed) replay(log *slog.Logger) error {
 	return nil
 }
 
-// scanLog replays into idx the records of a log of the given size. It stops
-// at the end of the file or at the first record that is short, fails its
-// checksum or does not decode. It returns where it stopped and, if that is
-// before the end, what was wrong with the record there; err is a failure
-// to read.
-func scanLog(r io.ReaderAt, size int64, idx *index) (end int64, tail, err error) {
+// corruptLogError reports a log that is damaged before its end, which
+// Open leaves untouched under SyncEveryBatch.
+type corruptLogError struct {
+	path   string
+	offset int64 // where the bad record starts
+	reason error // what is wrong with it
+	after  int64 // how many bytes follow it
+}
+
+func (e *corruptLogError) Error() string {
+	return fmt.Sprintf("log %s is corrupt at byte %d (%v) with %d more bytes after it; the file was left untouched",
+		e.path, e.offset, e.reason, e.after)
+}
+
+func (e *corruptLogError) Unwrap() error { return sdk.ErrCorrupt }
+
+// badRecord is the first record of a log that a scan could not replay.
+type badRecord struct {
+	reason error // what is wrong with it
+	// after is the number of bytes between the record's end and the end
+	// of the file; it is 0 for a record cut short by the end of the file.
+	after int64
+	// torn says that a torn final write can have left the record: it
+	// reaches the end of the file, or it and all that follows are zeros.
+	torn bool
+}
+
+// scanLog replays into idx the records of a log of the given size, up to
+// the end of the file or the first bad record: one that is cut short by
+// the end of the file, fails its checksum or does not decode. It returns
+// where it stopped and, if that is before the end, the bad record there;
+// err is a failure to read.
+func scanLog(r io.ReaderAt, size int64, idx *index) (end int64, bad *badRecord, err error) {
 	records := io.NewSectionReader(r, headerSize, size-headerSize)
 	br := bufio.NewReaderSize(records, int(min(scanBufferSize, records.Size())))
 	var (
@@ -174,32 +215,63 @@ func scanLog(r io.ReaderAt, size int64, idx *index) (end int64, tail, err error)
 	for end = headerSize; end < size; {
 		left := size - end
 		if left < recordPrefixSize {
-			return end, fmt.Errorf("%d bytes too short for a record", left), nil
+			return end, &badRecord{reason: fmt.Errorf("%d bytes too short for a record", left), torn: true}, nil
 		}
 		if _, err := io.ReadFull(br, prefix[:]); err != nil {
 			return end, nil, err
 		}
 		n, sum := parsePrefix(&prefix)
-		if n > maxRecordSize || int64(n) > left-recordPrefixSize {
-			return end, fmt.Errorf("record of %d bytes runs past the end of the file", n), nil
+		if int64(n) > left-recordPrefixSize {
+			return end, &badRecord{reason: fmt.Errorf("record of %d bytes runs past the end of the file", n), torn: true}, nil
 		}
-		if cap(payload) < int(n) {
-			payload = make([]byte, n)
+		after := left - recordPrefixSize - int64(n)
+		var reason error
+		if n > maxRecordSize {
+			// No such record is ever written; refuse it before allocating.
+			reason = fmt.Errorf("record of %d bytes exceeds the limit of %d", n, maxRecordSize)
+		} else {
+			if cap(payload) < int(n) {
+				payload = make([]byte, n)
+			}
+			payload = payload[:n]
+			if _, err := io.ReadFull(br, payload); err != nil {
+				return end, nil, err
+			}
+			if recordChecksum(prefix[:4], payload) != sum {
+				reason = errors.New("record checksum mismatch")
+			} else {
+				reason = decodeRecord(payload, &rec)
+			}
 		}
-		payload = payload[:n]
-		if _, err := io.ReadFull(br, payload); err != nil {
-			return end, nil, err
-		}
-		if recordChecksum(prefix[:4], payload) != sum {
-			return end, errors.New("record checksum mismatch"), nil
-		}
-		if err := decodeRecord(payload, &rec); err != nil {
-			return end, err, nil
+		if reason != nil {
+			torn := after == 0
+			if !torn {
+				if torn, err = zeroFrom(r, end, size); err != nil {
+					return end, nil, err
+				}
+			}
+			return end, &badRecord{reason: reason, after: after, torn: torn}, nil
 		}
 		idx.apply(&rec, end+recordPrefixSize)
 		end += recordPrefixSize + int64(n)
 	}
 	return end, nil, nil
+}
+
+// zeroFrom reports whether the bytes of r from off to size are all zero.
+func zeroFrom(r io.ReaderAt, off, size int64) (bool, error) {
+	buf := make([]byte, min(scanBufferSize, size-off))
+	for off < size {
+		chunk := buf[:min(int64(len(buf)), size-off)]
+		if n, err := r.ReadAt(chunk, off); n < len(chunk) {
+			return false, err
+		}
+		if !allZero(chunk) {
+			return false, nil
+		}
+		off += int64(len(chunk))
+	}
+	return true, nil
 }
 
 // scratch is the memory one Write needs: the encoded record and its

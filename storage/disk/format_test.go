@@ -167,8 +167,9 @@ func FuzzHeader(f *testing.F) {
 }
 
 // FuzzLog feeds arbitrary bytes after a header to the log scan: it must not
-// panic, and the prefix it accepts must scan again to the same end with
-// nothing to discard.
+// panic, the prefix it accepts must scan again to the same end with no bad
+// record, and whether a bad record is a torn tail must follow from the
+// bytes as doc.go says.
 func FuzzLog(f *testing.F) {
 	header := encodeHeader(sdk.FeedHeader{Key: testKey(1)})
 	var log []byte
@@ -181,17 +182,40 @@ func FuzzLog(f *testing.F) {
 		f.Add(bytes.Clone(log))
 	}
 	f.Add(log[:len(log)-1])
+	f.Add(append(bytes.Clone(log), make([]byte, 100)...))
+	damaged := bytes.Clone(log)
+	damaged[recordPrefixSize] ^= 1
+	f.Add(damaged)
 	f.Fuzz(func(t *testing.T, records []byte) {
 		file := append(bytes.Clone(header), records...)
+		size := int64(len(file))
 		var idx index
-		end, _, err := scanLog(bytes.NewReader(file), int64(len(file)), &idx)
+		end, bad, err := scanLog(bytes.NewReader(file), size, &idx)
 		if err != nil {
 			t.Fatalf("scanLog: %v", err)
 		}
 		var again index
-		end2, tail, err := scanLog(bytes.NewReader(file[:end]), end, &again)
-		if err != nil || tail != nil || end2 != end {
-			t.Fatalf("rescanning the accepted %d bytes: end %d, tail %v, err %v", end, end2, tail, err)
+		end2, bad2, err := scanLog(bytes.NewReader(file[:end]), end, &again)
+		if err != nil || bad2 != nil || end2 != end {
+			t.Fatalf("rescanning the accepted %d bytes: end %d, bad record %+v, err %v", end, end2, bad2, err)
+		}
+		if (bad == nil) != (end == size) {
+			t.Fatalf("scan of %d bytes stopped at %d with bad record %+v", size, end, bad)
+		}
+		if bad == nil {
+			return
+		}
+		rest := file[end:]
+		wantTorn, wantAfter := true, int64(0)
+		if len(rest) >= recordPrefixSize {
+			recordEnd := end + recordPrefixSize + int64(binary.LittleEndian.Uint32(rest))
+			if recordEnd < size {
+				wantTorn, wantAfter = allZero(rest), size-recordEnd
+			}
+		}
+		if bad.torn != wantTorn || bad.after != wantAfter {
+			t.Fatalf("bad record at %d (%v): torn %v with %d bytes after it, want torn %v with %d",
+				end, bad.reason, bad.torn, bad.after, wantTorn, wantAfter)
 		}
 	})
 }

@@ -25,12 +25,26 @@ const (
 	// SyncEveryBatch makes Write return only after the batch has reached
 	// stable storage (fdatasync). A batch whose Write returned survives a
 	// crash of the process or of the machine. It is the default.
+	//
+	// Since each record is synced before the next one is written, a crash
+	// can only damage the last record of a log. So Open cuts back a torn
+	// tail, as the package documentation defines it, but takes any other
+	// bad record for damage to synced data: it leaves that file untouched
+	// and the feed fails to load, with an error wrapping sdk.ErrCorrupt
+	// that gives the byte offset of the bad record. The package
+	// documentation says what an operator can do about it.
 	SyncEveryBatch SyncPolicy = iota
 	// SyncNone leaves flushing to the operating system, and to Close. A
 	// crash of the machine may lose the batches written shortly before it,
 	// but the storage still reopens in the state left by some prefix of
 	// the acknowledged batches, never with a torn or corrupt one. A crash
 	// of the process alone loses nothing.
+	//
+	// A machine crash can persist later pages of a log before earlier
+	// ones, so under SyncNone Open cuts every log back at its first bad
+	// record, wherever it is, discarding the records after it with a
+	// warning. This also discards good records after damage that is not
+	// a crash's doing, such as bit rot.
 	SyncNone
 )
 
@@ -48,11 +62,14 @@ func (p SyncPolicy) String() string {
 // Options configure a Storage. The zero value is the default: sync every
 // batch and log to slog.Default.
 type Options struct {
-	// Sync is the durability policy of Write. Creating and deleting feeds,
-	// and recovering a log on Open, are synced whatever the policy.
+	// Sync is the durability policy of Write. It also decides how Open
+	// treats a log damaged before its end, so it should be the policy
+	// the logs were written under. Creating and deleting feeds, and
+	// recovering a log on Open, are synced whatever the policy.
 	Sync SyncPolicy
-	// Logger receives a warning whenever Open discards a torn or corrupt
-	// log tail or cannot load a feed. Nil means slog.Default().
+	// Logger receives a warning whenever Open discards part of a log,
+	// and an error whenever it cannot load a feed. Nil means
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -110,9 +127,12 @@ const (
 
 // Open opens the storage kept in dir, creating dir if needed. It locks the
 // directory, removes what an interrupted Create left behind and replays
-// every feed log, cutting off any torn or corrupt tail. A feed whose log
-// cannot be loaded stays listed, and its operations other than Delete fail
-// with the reason (wrapping sdk.ErrCorrupt if its header is damaged).
+// every feed log, cutting off any torn tail (see the package documentation
+// for what else it cuts under each SyncPolicy). A feed whose log cannot be
+// loaded stays listed, and its operations other than Delete fail with the
+// reason. If the log's header is damaged, or under SyncEveryBatch a record
+// that cannot be a torn tail, that reason wraps sdk.ErrCorrupt and the file
+// is left untouched.
 func Open(dir string, opts Options) (*Storage, error) {
 	if opts.Sync != SyncEveryBatch && opts.Sync != SyncNone {
 		return nil, fmt.Errorf("open storage %s: unknown sync policy %v", dir, opts.Sync)
