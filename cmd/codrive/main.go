@@ -41,6 +41,9 @@ func commands() map[string]command {
 		"feed verify": {"feed verify [--dir DIR] KEY", "check every stored block, node and signature of a feed", feedVerify},
 		"feed purge":  {"feed purge [--dir DIR] KEY", "delete a feed and free its space", feedPurge},
 		"demo":        {"demo [--dir DIR]", "a narrated tour of feeds: write, restart, prove, reject a forgery, truncate", demo},
+		"plugins":     {"plugins [--plugin-dir DIR]...", "list builtin and external plugins with versions and paths", pluginsList},
+		"bench plugin": {"bench plugin [--json] [--blocks N] [--plugin-dir DIR]...",
+			"compare each storage builtin and as a plugin process", benchPlugin},
 		"bench append": {"bench append [--json] [--blocks N] [--dir DIR]",
 			"measure append and verify throughput, memory and disk", benchAppend},
 	}

@@ -1,0 +1,56 @@
+// Package builtin lists the implementations compiled into codrive, and
+// opens them from the same configuration the plugin binaries in plugins/
+// receive, so a builtin and its plugin behave alike.
+package builtin
+
+import (
+	"fmt"
+
+	"github.com/codrive/codrive/host/plugins"
+	"github.com/codrive/codrive/sdk"
+	"github.com/codrive/codrive/sdk/plugin"
+	"github.com/codrive/codrive/storage/disk"
+	"github.com/codrive/codrive/storage/memory"
+)
+
+// Version is the version of codrive and of its builtins and plugins.
+const Version = "0.1.0"
+
+// Plugins returns every builtin implementation.
+func Plugins() []plugins.Builtin {
+	return []plugins.Builtin{
+		storage("memory", OpenMemory),
+		storage("disk", OpenDisk),
+	}
+}
+
+func storage(name string, open func(plugin.Config) (sdk.Storage, error)) plugins.Builtin {
+	return plugins.Builtin{
+		Info: plugin.Info{Kind: plugin.KindStorage, Name: name, Version: Version},
+		Open: func(c plugin.Config) (any, error) { return open(c) },
+	}
+}
+
+// OpenMemory opens a memory storage. It takes no configuration.
+func OpenMemory(plugin.Config) (sdk.Storage, error) { return memory.New(), nil }
+
+// OpenDisk opens a disk storage. Configuration:
+//
+//	dir   the storage directory (required)
+//	sync  "batch" (the default: sync every batch) or "none"
+func OpenDisk(cfg plugin.Config) (sdk.Storage, error) {
+	dir := cfg["dir"]
+	if dir == "" {
+		return nil, fmt.Errorf("disk storage: the \"dir\" setting is required: %w", sdk.ErrInvalid)
+	}
+	var opts disk.Options
+	switch cfg["sync"] {
+	case "", "batch":
+		opts.Sync = disk.SyncEveryBatch
+	case "none":
+		opts.Sync = disk.SyncNone
+	default:
+		return nil, fmt.Errorf("disk storage: sync %q: want \"batch\" or \"none\": %w", cfg["sync"], sdk.ErrInvalid)
+	}
+	return disk.Open(dir, opts)
+}
