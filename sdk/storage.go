@@ -121,3 +121,16 @@ type Storage interface {
 	// Close releases the storage. Calls after Close fail with ErrClosed.
 	Close() error
 }
+
+// BlockStreamer is implemented by storages that can deliver a range of
+// blocks in pieces as they are read, such as a storage in another
+// process. The host then hashes the first pieces while later ones are
+// still on their way, instead of waiting for the whole range.
+type BlockStreamer interface {
+	// StreamBlocks calls fn with consecutive pieces of the blocks
+	// [start, end), in order, each piece starting at index first. The
+	// blocks belong to the caller. If fn returns an error, streaming stops
+	// and StreamBlocks returns it. It fails like ReadBlocks if a block is
+	// missing, possibly after some pieces were delivered.
+	StreamBlocks(ctx context.Context, key FeedKey, start, end uint64, fn func(first uint64, blocks [][]byte) error) error
+}

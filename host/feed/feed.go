@@ -315,6 +315,9 @@ func (f *Feed) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 		}
 		return nil, fmt.Errorf("read %s block %d: %w locally (length %d)", f.key, missing, ErrNotAvailable, f.head.Length)
 	}
+	if _, remote := f.st.(sdk.BlockStreamer); remote {
+		return f.getStreamed(ctx, start, end)
+	}
 	blocks, err := f.st.ReadBlocks(ctx, f.key, start, end)
 	if err != nil {
 		return nil, fmt.Errorf("read %s [%d, %d): %w", f.key, start, end, err)
@@ -325,14 +328,77 @@ func (f *Feed) GetRange(ctx context.Context, start, end uint64) ([][]byte, error
 	return blocks, nil
 }
 
+// getStreamed reads from a storage that streams, overlapping the three
+// parts of a checked read: the leaves are fetched while the blocks
+// arrive, and each piece of blocks is hashed as soon as it is in. f.mu is
+// held for reading.
+func (f *Feed) getStreamed(ctx context.Context, start, end uint64) ([][]byte, error) {
+	type nodesResult struct {
+		nodes []sdk.Node
+		err   error
+	}
+	stored := make(chan nodesResult, 1)
+	go func() {
+		nodes, err := f.readNodes(ctx, leafIndexes(start, end))
+		stored <- nodesResult{nodes, err}
+	}()
+	blocks := make([][]byte, 0, end-start)
+	leaves := make([]sdk.Node, 0, end-start)
+	err := f.streamBlocks(ctx, start, end, func(first uint64, got [][]byte) error {
+		blocks = append(blocks, got...)
+		leaves = append(leaves, hashLeaves(first, got)...)
+		return nil
+	})
+	want := <-stored
+	if err != nil {
+		return nil, fmt.Errorf("read %s [%d, %d): %w", f.key, start, end, err)
+	}
+	if want.err != nil {
+		return nil, fmt.Errorf("read %s: leaves of [%d, %d): %w", f.key, start, end, want.err)
+	}
+	for k := range leaves {
+		if leaves[k] != want.nodes[k] {
+			return nil, fmt.Errorf("read %s block %d: %w: block does not match its tree leaf", f.key, start+uint64(k), sdk.ErrCorrupt)
+		}
+	}
+	return blocks, nil
+}
+
+// streamChunk is how many blocks a storage that does not stream is asked
+// for at a time, bounding memory on long reads.
+const streamChunk = 4096
+
+// streamBlocks delivers blocks [start, end) to fn in pieces: as the
+// storage streams them if it can, else in reads of streamChunk blocks.
+func (f *Feed) streamBlocks(ctx context.Context, start, end uint64, fn func(first uint64, blocks [][]byte) error) error {
+	if bs, ok := f.st.(sdk.BlockStreamer); ok {
+		return bs.StreamBlocks(ctx, f.key, start, end, fn)
+	}
+	for s := start; s < end; s += streamChunk {
+		e := min(s+streamChunk, end)
+		blocks, err := f.st.ReadBlocks(ctx, f.key, s, e)
+		if err != nil {
+			return err
+		}
+		if err := fn(s, blocks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func leafIndexes(start, end uint64) []uint64 {
+	idx := make([]uint64, end-start)
+	for k := range idx {
+		idx[k] = flattree.Leaf(start + uint64(k))
+	}
+	return idx
+}
+
 // checkLeaves hashes blocks from start and compares them with the stored
 // leaves, which were authenticated when they were written.
 func (f *Feed) checkLeaves(ctx context.Context, start uint64, blocks [][]byte) error {
-	idx := make([]uint64, len(blocks))
-	for k := range blocks {
-		idx[k] = flattree.Leaf(start + uint64(k))
-	}
-	leaves, err := f.readNodes(ctx, idx)
+	leaves, err := f.readNodes(ctx, leafIndexes(start, start+uint64(len(blocks))))
 	if err != nil {
 		return fmt.Errorf("read %s: leaves of [%d, %d): %w", f.key, start, start+uint64(len(blocks)), err)
 	}
@@ -605,22 +671,24 @@ func (f *Feed) Verify(ctx context.Context) error {
 }
 
 // verifyWhole rebuilds the whole tree from the blocks, compares every node
-// with the stored one and the final roots with the signed ones.
+// with the stored one and the final roots with the signed ones. Blocks
+// are hashed as they arrive while a second goroutine reads back and
+// compares the nodes built so far, so reading, hashing and checking
+// overlap.
 func (f *Feed) verifyWhole(ctx context.Context) error {
-	const chunk = 4096 // blocks per storage round trip
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []sdk.Node, 2)
+	checked := make(chan error, 1)
+	go func() { checked <- f.checkNodes(ctx, batches, cancel) }()
+
+	const batchNodes = 2 * streamChunk
 	var roots []sdk.Node
+	built := make([]sdk.Node, 0, batchNodes+64)
 	h := hasherPool.Get().(*hasher)
 	defer hasherPool.Put(h)
-	built := make([]sdk.Node, 0, 2*chunk)
-	idx := make([]uint64, 0, 2*chunk)
-	for s := uint64(0); s < f.head.Length; s += chunk {
-		e := min(s+chunk, f.head.Length)
-		blocks, err := f.st.ReadBlocks(ctx, f.key, s, e)
-		if err != nil {
-			return fmt.Errorf("verify %s [%d, %d): %w", f.key, s, e, err)
-		}
-		built, idx = built[:0], idx[:0]
-		for _, leaf := range hashLeaves(s, blocks) {
+	err := f.streamBlocks(ctx, 0, f.head.Length, func(first uint64, blocks [][]byte) error {
+		for _, leaf := range hashLeaves(first, blocks) {
 			built = append(built, leaf)
 			roots = append(roots, leaf)
 			for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
@@ -629,31 +697,67 @@ func (f *Feed) verifyWhole(ctx context.Context) error {
 				roots = append(roots[:n-2], p)
 			}
 		}
-		for _, n := range built {
-			idx = append(idx, n.Index)
+		if len(built) >= batchNodes {
+			batches <- built
+			built = make([]sdk.Node, 0, batchNodes+64)
 		}
-		stored, err := f.st.ReadNodes(ctx, f.key, idx)
-		if err != nil {
-			return fmt.Errorf("verify %s: %w", f.key, err)
-		}
-		if len(stored) != len(built) {
-			for k := range built {
-				if k >= len(stored) || stored[k].Index != built[k].Index {
-					return fmt.Errorf("verify %s: %w: tree node %d is missing", f.key, sdk.ErrCorrupt, built[k].Index)
-				}
-			}
-		}
-		for k := range built {
-			if stored[k] != built[k] {
-				if built[k].Index%2 == 0 {
-					return fmt.Errorf("verify %s: %w: block %d does not match its tree leaf", f.key, sdk.ErrCorrupt, built[k].Index/2)
-				}
-				return fmt.Errorf("verify %s: %w: tree node %d does not match its children", f.key, sdk.ErrCorrupt, built[k].Index)
-			}
-		}
+		return nil
+	})
+	if err == nil && len(built) > 0 {
+		batches <- built
+	}
+	close(batches)
+	if cerr := <-checked; cerr != nil {
+		return cerr // the first mismatch, which also stopped the reading
+	}
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", f.key, err)
 	}
 	if !slices.Equal(roots, f.roots) {
 		return fmt.Errorf("verify %s: %w: blocks do not hash to the signed roots", f.key, sdk.ErrCorrupt)
+	}
+	return nil
+}
+
+// checkNodes compares each batch of rebuilt nodes with the stored ones.
+// On the first difference it cancels the reading and keeps draining
+// batches, so the sender never blocks.
+func (f *Feed) checkNodes(ctx context.Context, batches <-chan []sdk.Node, cancel func()) error {
+	var failed error
+	for built := range batches {
+		if failed != nil {
+			continue
+		}
+		idx := make([]uint64, len(built))
+		for k, n := range built {
+			idx[k] = n.Index
+		}
+		stored, err := f.st.ReadNodes(ctx, f.key, idx)
+		if err != nil {
+			failed = fmt.Errorf("verify %s: %w", f.key, err)
+		} else {
+			failed = compareBuilt(f.key, built, stored)
+		}
+		if failed != nil {
+			cancel()
+		}
+	}
+	return failed
+}
+
+// compareBuilt names the first rebuilt node that is missing from, or
+// differs from, what storage holds.
+func compareBuilt(key sdk.FeedKey, built, stored []sdk.Node) error {
+	for k := range built {
+		if k >= len(stored) || stored[k].Index != built[k].Index {
+			return fmt.Errorf("verify %s: %w: tree node %d is missing", key, sdk.ErrCorrupt, built[k].Index)
+		}
+		if stored[k] != built[k] {
+			if built[k].Index%2 == 0 {
+				return fmt.Errorf("verify %s: %w: block %d does not match its tree leaf", key, sdk.ErrCorrupt, built[k].Index/2)
+			}
+			return fmt.Errorf("verify %s: %w: tree node %d does not match its children", key, sdk.ErrCorrupt, built[k].Index)
+		}
 	}
 	return nil
 }

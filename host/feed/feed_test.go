@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -482,5 +483,63 @@ func TestProofEncodingRoundTrip(t *testing.T) {
 		if diff := cmp.Diff(p, got); diff != "" {
 			t.Errorf("%+v (-want +got):\n%s", req, diff)
 		}
+	}
+}
+
+// streamingStorage streams block ranges in pieces of 7, as a storage in
+// another process does in larger pieces, so the feed's streaming paths run.
+type streamingStorage struct {
+	sdk.Storage
+	pieces int
+}
+
+func (s *streamingStorage) StreamBlocks(ctx context.Context, key sdk.FeedKey, start, end uint64, fn func(uint64, [][]byte) error) error {
+	for i := start; i < end; i += 7 {
+		blocks, err := s.ReadBlocks(ctx, key, i, min(i+7, end))
+		if err != nil {
+			return err
+		}
+		s.pieces++
+		if err := fn(i, blocks); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestStreamingReads(t *testing.T) {
+	mem := memory.New()
+	st := &streamingStorage{Storage: mem}
+	f, err := Create(ctx, st, testKey(50))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendBlocks(t, f, 0, 300, 30)
+	got, err := f.GetRange(ctx, 3, 250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, b := range got {
+		if !bytes.Equal(b, block(3+k)) {
+			t.Fatalf("block %d: %q", 3+k, b)
+		}
+	}
+	if err := f.Verify(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st.pieces < 2 {
+		t.Fatalf("the feed did not stream: %d pieces", st.pieces)
+	}
+
+	mem.Write(ctx, f.Key(), &sdk.Batch{Blocks: []sdk.Block{{Index: 100, Data: []byte("rot")}}})
+	if _, err := f.GetRange(ctx, 90, 110); !errors.Is(err, sdk.ErrCorrupt) {
+		t.Errorf("streamed read of a rotten block: %v, want ErrCorrupt", err)
+	}
+	if err := f.Verify(ctx); !errors.Is(err, sdk.ErrCorrupt) {
+		t.Errorf("streamed verify of a rotten block: %v, want ErrCorrupt", err)
+	}
+	mem.Write(ctx, f.Key(), &sdk.Batch{Blocks: []sdk.Block{{Index: 100, Data: block(100)}}, Nodes: []sdk.Node{{Index: 401, Size: 1}}})
+	if err := f.Verify(ctx); err == nil || !strings.Contains(err.Error(), "tree node 401") {
+		t.Errorf("streamed verify of a damaged parent: %v, want it named", err)
 	}
 }

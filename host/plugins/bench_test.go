@@ -36,3 +36,35 @@ func BenchmarkExternalAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "blocks/s")
 }
+
+// BenchmarkExternalReadRange reads verified ranges of 1,000 blocks of
+// 1 KiB through the memory storage plugin process.
+func BenchmarkExternalReadRange(b *testing.B) {
+	bin := plugintest.Build(b, memoryPlugin)
+	l := plugins.New(plugins.Config{})
+	defer l.Close()
+	ctx := context.Background()
+	st, err := l.Storage(ctx, bin, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := feed.Create(ctx, st, ed25519.NewKeyFromSeed(make([]byte, 32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	batch := make([][]byte, 1000)
+	for i := range batch {
+		batch[i] = make([]byte, 1024)
+	}
+	for range 20 {
+		f.Append(ctx, batch...)
+	}
+	i := uint64(0)
+	for b.Loop() {
+		if _, err := f.GetRange(ctx, i, i+1000); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 1000) % 20_000
+	}
+	b.ReportMetric(float64(b.N*1000)/b.Elapsed().Seconds(), "blocks/s")
+}

@@ -50,6 +50,14 @@ func (s *supervisedStorage) ReadBlocks(ctx context.Context, key sdk.FeedKey, sta
 	return call(ctx, s.ext, func(st sdk.Storage) ([][]byte, error) { return st.ReadBlocks(ctx, key, start, end) })
 }
 
+// StreamBlocks implements sdk.BlockStreamer, which every storage plugin
+// adapter does.
+func (s *supervisedStorage) StreamBlocks(ctx context.Context, key sdk.FeedKey, start, end uint64, fn func(uint64, [][]byte) error) error {
+	return run(ctx, s.ext, func(st sdk.Storage) error {
+		return st.(sdk.BlockStreamer).StreamBlocks(ctx, key, start, end, fn)
+	})
+}
+
 func (s *supervisedStorage) ReadNodes(ctx context.Context, key sdk.FeedKey, idx []uint64) ([]sdk.Node, error) {
 	return call(ctx, s.ext, func(st sdk.Storage) ([]sdk.Node, error) { return st.ReadNodes(ctx, key, idx) })
 }

@@ -185,8 +185,22 @@ func (s *storageClient) Write(ctx context.Context, key sdk.FeedKey, b *sdk.Batch
 }
 
 func (s *storageClient) ReadBlocks(ctx context.Context, key sdk.FeedKey, start, end uint64) ([][]byte, error) {
+	blocks := make([][]byte, 0, min(end-start, 1<<16))
+	err := s.StreamBlocks(ctx, key, start, end, func(_ uint64, got [][]byte) error {
+		blocks = append(blocks, got...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return blocks, nil
+}
+
+// StreamBlocks implements sdk.BlockStreamer: the plugin streams the range
+// in chunks of about 1 MiB, and fn sees each as it arrives.
+func (s *storageClient) StreamBlocks(ctx context.Context, key sdk.FeedKey, start, end uint64, fn func(uint64, [][]byte) error) error {
 	if end < start {
-		return nil, fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w", start, end, key, sdk.ErrInvalid)
+		return fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w", start, end, key, sdk.ErrInvalid)
 	}
 	// The stream is cancelled on every return, so an early error never
 	// leaves the plugin sending chunks nobody reads.
@@ -194,27 +208,33 @@ func (s *storageClient) ReadBlocks(ctx context.Context, key sdk.FeedKey, start, 
 	defer cancel()
 	stream, err := s.c.ReadBlocks(ctx, &pb.ReadBlocksRequest{Key: key[:], Start: start, End: end})
 	if err != nil {
-		return nil, fromStatus(err)
+		return fromStatus(err)
 	}
-	blocks := make([][]byte, 0, min(end-start, 1<<16))
+	next := start
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fromStatus(err)
+			return fromStatus(err)
 		}
-		got, err := unpackBlocks(chunk.Data, chunk.Sizes)
+		blocks, err := unpackBlocks(chunk.Data, chunk.Sizes)
+		if err == nil && uint64(len(blocks)) > end-next {
+			err = fmt.Errorf("%w: more blocks than asked for", sdk.ErrCorrupt)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w", start, end, key, err)
+			return fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w", start, end, key, err)
 		}
-		blocks = append(blocks, got...)
+		if err := fn(next, blocks); err != nil {
+			return err
+		}
+		next += uint64(len(blocks))
 	}
-	if uint64(len(blocks)) != end-start {
-		return nil, fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w: got %d blocks", start, end, key, sdk.ErrCorrupt, len(blocks))
+	if next != end {
+		return fmt.Errorf("storage plugin: read blocks [%d, %d) of %s: %w: the stream ended at %d", start, end, key, sdk.ErrCorrupt, next)
 	}
-	return blocks, nil
+	return nil
 }
 
 func (s *storageClient) ReadNodes(ctx context.Context, key sdk.FeedKey, indexes []uint64) ([]sdk.Node, error) {
@@ -369,7 +389,12 @@ func (s *storageServer) ReadBlocks(req *pb.ReadBlocksRequest, stream pb.Storage_
 		_, err := st.ReadBlocks(ctx, key, req.Start, req.End)
 		return toStatus(err)
 	}
-	chunk := &pb.BlocksChunk{}
+	// Chunks are sized up front: growing them block by block cost a
+	// quarter of the plugin's time.
+	newChunk := func() *pb.BlocksChunk {
+		return &pb.BlocksChunk{Data: make([]byte, 0, chunkBytes), Sizes: make([]uint32, 0, chunkBlocks)}
+	}
+	chunk := newChunk()
 	for s := req.Start; s < req.End; {
 		e := min(s+chunkBlocks, req.End)
 		blocks, err := st.ReadBlocks(ctx, key, s, e)
@@ -381,7 +406,7 @@ func (s *storageServer) ReadBlocks(req *pb.ReadBlocksRequest, stream pb.Storage_
 				if err := stream.Send(chunk); err != nil {
 					return err
 				}
-				chunk = &pb.BlocksChunk{}
+				chunk = newChunk()
 			}
 			chunk.Data = append(chunk.Data, b...)
 			chunk.Sizes = append(chunk.Sizes, uint32(len(b)))
