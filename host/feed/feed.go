@@ -46,6 +46,7 @@ type Feed struct {
 	present  bitfield.Bitfield
 	evidence *ForkEvidence
 	closed   bool
+	changed  chan struct{} // closed and replaced whenever head or blocks change
 }
 
 // MaxLength bounds a feed's length, so that flat-tree indexes (twice a
@@ -177,6 +178,27 @@ func (f *Feed) Evidence() *ForkEvidence {
 	return f.evidence
 }
 
+// Changed returns a channel that is closed at the next change of the
+// feed's head or held blocks (an append, a truncation, a proof stored).
+// Call it again after each change for the next one. Replication uses it
+// to tell peers about new data as soon as it is there.
+func (f *Feed) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.changed == nil {
+		f.changed = make(chan struct{})
+	}
+	return f.changed
+}
+
+// notify wakes everyone waiting on Changed; f.mu is held.
+func (f *Feed) notify() {
+	if f.changed != nil {
+		close(f.changed)
+		f.changed = nil
+	}
+}
+
 // Close makes every later write through this handle (Append, Truncate,
 // Put) fail with sdk.ErrClosed. The feed store closes handles it forgets
 // or purges, so that two handles never append to one feed.
@@ -249,6 +271,7 @@ func (f *Feed) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
 	}
 	f.head, f.roots = head, roots
 	f.present.SetRange(start, length, true)
+	f.notify()
 	return start, nil
 }
 
@@ -289,6 +312,7 @@ func (f *Feed) Truncate(ctx context.Context, length uint64) error {
 	}
 	f.head, f.roots = head, roots
 	f.present.SetRange(length, ^uint64(0), false)
+	f.notify()
 	return nil
 }
 
@@ -617,6 +641,7 @@ func (f *Feed) store(ctx context.Context, p *Proof, nodes []sdk.Node, stored map
 	if batch.Head != nil {
 		f.head, f.roots = p.Head, slices.Clone(p.Roots)
 	}
+	f.notify()
 	return nil
 }
 

@@ -543,3 +543,34 @@ func TestStreamingReads(t *testing.T) {
 		t.Errorf("streamed verify of a damaged parent: %v, want it named", err)
 	}
 }
+
+func TestChangedFires(t *testing.T) {
+	w := newWriter(t, 51, 1, 1)
+	r, _ := CreateReader(ctx, memory.New(), w.Key())
+	changed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	wc, rc := w.Changed(), r.Changed()
+	if changed(wc) || changed(rc) {
+		t.Fatal("Changed fired before any change")
+	}
+	w.Append(ctx, []byte("x"))
+	if !changed(wc) {
+		t.Error("Append did not fire Changed")
+	}
+	p, _ := w.Proof(ctx, ProofRequest{Start: 0, End: 2})
+	r.Put(ctx, p)
+	if !changed(rc) {
+		t.Error("Put did not fire Changed")
+	}
+	wc = w.Changed()
+	w.Truncate(ctx, 1)
+	if !changed(wc) {
+		t.Error("Truncate did not fire Changed")
+	}
+}
