@@ -20,13 +20,13 @@ const Version = "0.1.0"
 func Plugins() []plugins.Builtin {
 	return []plugins.Builtin{
 		storage("memory", OpenMemory),
-		storage("disk", OpenDisk),
+		storage("disk", OpenDisk, plugin.FeaturePersistent),
 	}
 }
 
-func storage(name string, open func(plugin.Config) (sdk.Storage, error)) plugins.Builtin {
+func storage(name string, open func(plugin.Config) (sdk.Storage, error), features ...string) plugins.Builtin {
 	return plugins.Builtin{
-		Info: plugin.Info{Kind: plugin.KindStorage, Name: name, Version: Version},
+		Info: plugin.Info{Kind: plugin.KindStorage, Name: name, Version: Version, Features: features},
 		Open: func(c plugin.Config) (any, error) { return open(c) },
 	}
 }

@@ -57,7 +57,9 @@ func BenchmarkExternalReadRange(b *testing.B) {
 		batch[i] = make([]byte, 1024)
 	}
 	for range 20 {
-		f.Append(ctx, batch...)
+		if _, err := f.Append(ctx, batch...); err != nil {
+			b.Fatal(err)
+		}
 	}
 	i := uint64(0)
 	for b.Loop() {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,8 +52,13 @@ func (e *external) label() string {
 	return fmt.Sprintf("%s plugin %q (%s)", e.kind, e.name, e.path)
 }
 
-// start runs the plugin, checks who it is and initializes it.
-func (e *external) start(ctx context.Context) error {
+// start runs the plugin, checks who it is and initializes it. Its
+// handshake, Info and Init are bounded by the start timeout and detached
+// from any caller's context: a caller in a hurry must not turn a healthy
+// start into a crash. e.mu is held, or the plugin is not shared yet.
+func (e *external) start() error {
+	ctx, cancel := context.WithTimeout(context.Background(), e.loader.cfg.StartTimeout)
+	defer cancel()
 	if err := e.startClient(ctx); err != nil {
 		return err
 	}
@@ -150,29 +156,40 @@ func firstLine(s string) string {
 	return line
 }
 
-// get returns the running plugin's contract adapter, restarting a crashed
-// plugin if its backoff has passed.
-func (e *external) get(ctx context.Context) (any, error) {
+// get returns the running plugin's contract adapter and the process it
+// talks to, restarting a crashed plugin if its backoff has passed.
+func (e *external) get() (any, *goplugin.Client, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return nil, fmt.Errorf("%s: %w", e.label(), errClosed)
+		return nil, nil, fmt.Errorf("%s: %w", e.label(), errClosed)
 	}
 	if e.client != nil && !e.client.Exited() {
-		return e.impl, nil
+		return e.impl, e.client, nil
 	}
 	if e.client != nil {
 		e.noteCrash(errors.New("the process exited"))
 	}
+	if e.kind == plugin.KindStorage && !e.info.Has(plugin.FeaturePersistent) {
+		// Restarting would hand out an empty storage as if it were the
+		// old one: lost data must be an error, not a surprise.
+		return nil, nil, fmt.Errorf("%s crashed (%v) and keeps its data in memory, which is lost: it is not restarted: %w", e.label(), e.lastErr, plugin.ErrUnavailable)
+	}
 	if wait := time.Until(e.nextStart); wait > 0 {
-		return nil, fmt.Errorf("%s crashed (%v); restarting in %s: %w", e.label(), e.lastErr, wait.Round(time.Millisecond), plugin.ErrUnavailable)
+		return nil, nil, fmt.Errorf("%s crashed (%v); restarting in %s: %w", e.label(), e.lastErr, wait.Round(time.Millisecond), plugin.ErrUnavailable)
 	}
 	e.loader.cfg.Logger.Warn("restarting plugin", "plugin", e.label(), "crashes", e.crashes)
-	if err := e.start(ctx); err != nil {
+	features := e.info.Features
+	if err := e.start(); err != nil {
 		e.noteCrash(err)
-		return nil, err
+		return nil, nil, err
 	}
-	return e.impl, nil
+	if !slices.Equal(features, e.info.Features) {
+		err := fmt.Errorf("%s came back with features %v instead of %v: the binary changed; restart the host", e.label(), e.info.Features, features)
+		e.noteCrash(err)
+		return nil, nil, err
+	}
+	return e.impl, e.client, nil
 }
 
 // noteCrash records a crash and schedules the next start; e.mu is held.
@@ -182,8 +199,9 @@ func (e *external) noteCrash(err error) {
 		e.client, e.conn, e.impl = nil, nil, nil
 	}
 	if !e.started.IsZero() && time.Since(e.started) > stableAfter {
-		e.crashes = 0
+		e.crashes = 0 // it had been up a good while: start the backoff over
 	}
+	e.started = time.Time{}
 	e.crashes++
 	e.lastErr = err
 	backoff := minBackoff << min(e.crashes-1, 10)
@@ -191,19 +209,41 @@ func (e *external) noteCrash(err error) {
 	e.loader.cfg.Logger.Error("plugin crashed", "plugin", e.label(), "error", err, "crashes", e.crashes)
 }
 
-// check inspects a call's error: if the plugin process is gone, the error
-// says so, and the next call restarts it.
-func (e *external) check(err error) error {
+// exitGrace is how long check waits, after a call lost its connection,
+// for the process's exit to be noticed.
+const exitGrace = 200 * time.Millisecond
+
+// check inspects the error of a call made on client. Only a process that
+// really exited counts as a crash, and only if it is still the current
+// one: a late error from a process already replaced must not kill its
+// successor, and errors of the call itself (a deadline, a storage error)
+// say nothing about the process.
+func (e *external) check(client *goplugin.Client, err error) error {
 	if err == nil {
 		return nil
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.client != nil && (e.client.Exited() || errors.Is(err, plugin.ErrUnavailable)) {
-		e.noteCrash(err)
-		return fmt.Errorf("%s crashed during the call; it restarts on next use: %w", e.label(), err)
+	closed := e.closed
+	e.mu.Unlock()
+	if closed && errors.Is(err, plugin.ErrUnavailable) {
+		return fmt.Errorf("%s: %w", e.label(), errClosed)
 	}
-	return err
+	if !errors.Is(err, plugin.ErrUnavailable) {
+		return err
+	}
+	// The connection broke; the exit itself is noticed a moment later.
+	for deadline := time.Now().Add(exitGrace); !client.Exited() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if !client.Exited() {
+		return fmt.Errorf("%s is unreachable: %w", e.label(), err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.client == client {
+		e.noteCrash(err)
+	}
+	return fmt.Errorf("%s crashed during the call; it restarts on next use: %w", e.label(), err)
 }
 
 // stop kills the process, for a plugin that never got into service.
@@ -213,24 +253,39 @@ func (e *external) stop() {
 	}
 }
 
+// closeTimeout bounds a plugin's own Close (a storage flushing) before
+// its process is stopped anyway.
+const closeTimeout = 10 * time.Second
+
 // close shuts the plugin down for good: the contract's own Close first,
-// so a storage can flush, then the process.
-func (e *external) close() {
+// so a storage can flush, then the process. It returns the contract's
+// Close error.
+func (e *external) close() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return
+		return nil
 	}
 	e.closed = true
 	if e.client == nil {
-		return
+		return nil
 	}
+	var err error
 	if c, ok := e.impl.(interface{ Close() error }); ok && !e.client.Exited() {
-		if err := c.Close(); err != nil {
+		done := make(chan error, 1)
+		go func() { done <- c.Close() }()
+		select {
+		case err = <-done:
+		case <-time.After(closeTimeout):
+			err = fmt.Errorf("%s did not close within %s", e.label(), closeTimeout)
+		}
+		if err != nil {
 			e.loader.cfg.Logger.Warn("plugin close", "plugin", e.label(), "error", err)
 		}
 	}
 	e.client.Kill()
+	e.client, e.conn, e.impl = nil, nil, nil
+	return err
 }
 
 // tailBuffer keeps the last bytes a plugin wrote to stderr, for errors.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,17 +184,29 @@ func (l *Loader) load(ctx context.Context, kind plugin.Kind, name string, cfg pl
 	if _, n, ok := parseBinaryName(filepath.Base(path)); ok {
 		name = n // a path: name the plugin as its binary does
 	}
-	ext := &external{loader: l, kind: kind, name: name, path: path, cfg: cfg}
-	if err := ext.start(ctx); err != nil {
-		return nil, nil, err
-	}
+	ext := &external{loader: l, kind: kind, name: name, path: path, cfg: maps.Clone(cfg)}
+	// Registered before it starts, so that Close stops it even while its
+	// start is under way.
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.isClosed {
-		ext.stop()
+		l.mu.Unlock()
 		return nil, nil, errClosed
 	}
 	l.running = append(l.running, ext)
+	l.mu.Unlock()
+	ext.mu.Lock()
+	err = ext.start()
+	if err == nil && ext.closed {
+		err = fmt.Errorf("%s: %w", ext.label(), errClosed)
+	}
+	if err != nil {
+		ext.stop()
+		ext.closed = true
+	}
+	ext.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
 	return nil, ext, nil
 }
 
@@ -295,7 +308,10 @@ func (l *Loader) Available(ctx context.Context) []Available {
 				a.Err = err
 			} else {
 				ext := &external{loader: l, kind: kind, name: name, path: path}
-				if err := ext.startClient(ctx); err != nil {
+				qctx, cancel := context.WithTimeout(ctx, l.cfg.StartTimeout)
+				err := ext.startClient(qctx)
+				cancel()
+				if err != nil {
 					a.Err = err
 				} else {
 					a.Info = ext.info

@@ -44,12 +44,18 @@ func findChildren(bin string) []int {
 			continue
 		}
 		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-		exe, _ := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
-		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) && exe == bin {
+		if len(fields) > 1 && fields[1] == strconv.Itoa(os.Getpid()) && sameFile(filepath.Join("/proc", e.Name(), "exe"), bin) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// sameFile compares files, not paths, so symlinks in TMPDIR don't matter.
+func sameFile(a, b string) bool {
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
 }
 
 // alive reports whether pid runs and is not a zombie waiting to be reaped.

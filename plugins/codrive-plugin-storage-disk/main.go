@@ -8,5 +8,5 @@ import (
 )
 
 func main() {
-	plugin.ServeStorage(plugin.Info{Name: "disk", Version: builtin.Version}, builtin.OpenDisk)
+	plugin.ServeStorage(plugin.Info{Name: "disk", Version: builtin.Version, Features: []string{plugin.FeaturePersistent}}, builtin.OpenDisk)
 }

@@ -15,7 +15,7 @@ type authClient struct {
 func (a *authClient) Authorize(ctx context.Context, req sdk.AuthRequest) (sdk.AuthDecision, error) {
 	r, err := a.c.Authorize(ctx, &pb.AuthorizeRequest{Drive: req.Drive[:], Writer: req.Writer[:], Peer: req.Peer[:], Proof: req.Proof})
 	if err != nil {
-		return sdk.AuthDecision{}, fromStatus(err)
+		return sdk.AuthDecision{}, fromCall(ctx, err)
 	}
 	return sdk.AuthDecision{Allow: r.Allow, Reason: r.Reason}, nil
 }

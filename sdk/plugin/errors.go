@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -37,13 +38,13 @@ var sentinels = []struct {
 }
 
 // toStatus turns an implementation's error into a gRPC status that keeps
-// its message and, for a known sentinel, which one it wraps.
+// its message and, for a known sentinel, which one it wraps. A gRPC
+// status the implementation got from elsewhere (say, a backend it calls)
+// is not passed through as it is: its code would mean something about
+// this connection that is not true.
 func toStatus(err error) error {
 	if err == nil {
 		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -73,6 +74,23 @@ type remoteError struct {
 func (e *remoteError) Error() string { return e.msg }
 func (e *remoteError) Unwrap() error { return e.wrap }
 
+// fromCall turns the error of a call made with ctx back into the error
+// the plugin returned. A cancelled call is the caller's doing only if ctx
+// is done; otherwise gRPC gave up on a connection that is closing, which
+// means the plugin is gone.
+func fromCall(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", ctx.Err(), err)
+	}
+	if status.Code(err) == codes.Canceled {
+		return &remoteError{msg: "plugin unavailable: " + status.Convert(err).Message(), wrap: ErrUnavailable}
+	}
+	return fromStatus(err)
+}
+
 // fromStatus turns a gRPC error back into the error the plugin returned.
 func fromStatus(err error) error {
 	if err == nil {
@@ -89,6 +107,10 @@ func fromStatus(err error) error {
 		return &remoteError{msg: st.Message(), wrap: context.DeadlineExceeded}
 	case codes.Unavailable:
 		return &remoteError{msg: "plugin unavailable: " + st.Message(), wrap: ErrUnavailable}
+	case codes.ResourceExhausted:
+		// Above all a message over the size limit: an argument the
+		// contract can't carry.
+		return &remoteError{msg: st.Message(), wrap: sdk.ErrInvalid}
 	}
 	for _, d := range st.Details() {
 		info, ok := d.(*errdetails.ErrorInfo)

@@ -165,7 +165,7 @@ type Client struct {
 func (c *Client) Info(ctx context.Context) (Info, error) {
 	r, err := c.plugin.Info(ctx, &pb.Empty{})
 	if err != nil {
-		return Info{}, fromStatus(err)
+		return Info{}, fromCall(ctx, err)
 	}
 	return Info{Name: r.Name, Kind: Kind(r.Kind), Version: r.Version, Features: r.Features}, nil
 }
@@ -174,7 +174,7 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 // has succeeded.
 func (c *Client) Init(ctx context.Context, cfg Config) error {
 	_, err := c.plugin.Init(ctx, &pb.InitRequest{Config: cfg})
-	return fromStatus(err)
+	return fromCall(ctx, err)
 }
 
 // Storage returns the storage the plugin serves.
@@ -196,5 +196,13 @@ func (c *Client) Transport(info Info) sdk.Transport {
 	return t
 }
 
-// FeatureDiscovery marks a transport plugin that implements sdk.Discovery.
-const FeatureDiscovery = "discovery"
+// Features a plugin can list in its Info.
+const (
+	// FeatureDiscovery marks a transport that implements sdk.Discovery.
+	FeatureDiscovery = "discovery"
+	// FeaturePersistent marks a storage whose data survives a restart of
+	// its process. The host restarts a crashed storage plugin only if it
+	// has this feature; restarting one that kept its data in memory
+	// would silently hand out an empty storage.
+	FeaturePersistent = "persistent"
+)

@@ -53,7 +53,7 @@ func (r *resolverClient) Resolve(ctx context.Context, sets [][]sdk.Candidate) ([
 	}
 	resp, err := r.c.Resolve(ctx, req)
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	if len(resp.Resolutions) != len(sets) {
 		return nil, fmt.Errorf("resolver plugin: %d resolutions for %d sets", len(resp.Resolutions), len(sets))

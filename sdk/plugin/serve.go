@@ -42,12 +42,16 @@ func ServeAuthPolicy(info Info, open func(Config) (sdk.AuthPolicy, error)) {
 	serve(KindAuth, info, func(c Config) (any, error) { return open(c) })
 }
 
+// stderr is the process's real standard error, kept before go-plugin
+// replaces os.Stderr with a pipe the host does not log.
+var stderr = os.Stderr
+
 // Logger returns the logger a plugin should use: JSON on stderr, which the
 // host re-levels and tags with the plugin's name.
 func Logger() hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Level:      hclog.Trace, // the host decides what to keep
-		Output:     os.Stderr,
+		Output:     stderr,
 		JSONFormat: true,
 	})
 }
@@ -57,7 +61,7 @@ func Logger() hclog.Logger {
 // the host re-logs each record at its level. Serve makes it slog's
 // default, for implementations that log through slog.
 func Slog() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
+	return slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {
@@ -81,10 +85,12 @@ func serve(kind Kind, info Info, open func(Config) (any, error)) {
 	slog.SetDefault(Slog())
 	srv := &server{info: info, open: open}
 	go exitWithParent(os.Getppid())
-	// CODRIVE_PLUGIN_CPUPROFILE names a file for a CPU profile of the
-	// plugin, written when the host stops it: plugins run in their own
-	// process, out of reach of go test -cpuprofile.
-	if path := os.Getenv("CODRIVE_PLUGIN_CPUPROFILE"); path != "" {
+	// CODRIVE_PLUGIN_CPUPROFILE starts the name of a CPU profile of the
+	// plugin, written when the host stops it (plugins run in their own
+	// process, out of reach of go test -cpuprofile). Kind, name and pid
+	// complete it, so plugins and restarts don't overwrite each other.
+	if prefix := os.Getenv("CODRIVE_PLUGIN_CPUPROFILE"); prefix != "" {
+		path := fmt.Sprintf("%s.%s-%s.%d", prefix, kind, info.Name, os.Getpid())
 		if f, err := os.Create(path); err == nil && pprof.StartCPUProfile(f) == nil {
 			defer f.Close()
 			defer pprof.StopCPUProfile()

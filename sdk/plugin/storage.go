@@ -107,13 +107,13 @@ type storageClient struct {
 
 func (s *storageClient) Create(ctx context.Context, h sdk.FeedHeader) error {
 	_, err := s.c.Create(ctx, &pb.CreateRequest{Key: h.Key[:], SecretKey: h.SecretKey})
-	return fromStatus(err)
+	return fromCall(ctx, err)
 }
 
 func (s *storageClient) Feeds(ctx context.Context) ([]sdk.FeedKey, error) {
 	r, err := s.c.Feeds(ctx, &pb.Empty{})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	if len(r.Keys)%sdk.KeySize != 0 {
 		return nil, fmt.Errorf("storage plugin: %w: key list of %d bytes", sdk.ErrCorrupt, len(r.Keys))
@@ -128,7 +128,7 @@ func (s *storageClient) Feeds(ctx context.Context) ([]sdk.FeedKey, error) {
 func (s *storageClient) Load(ctx context.Context, key sdk.FeedKey) (*sdk.FeedState, error) {
 	r, err := s.c.Load(ctx, &pb.KeyRequest{Key: key[:]})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	st := &sdk.FeedState{Header: sdk.FeedHeader{SecretKey: r.SecretKey}}
 	if st.Header.Key, err = toKey(r.Key); err != nil {
@@ -181,7 +181,7 @@ func (s *storageClient) Write(ctx context.Context, key sdk.FeedKey, b *sdk.Batch
 		req.Head = fromHead(*b.Head)
 	}
 	_, err := s.c.Write(ctx, req)
-	return fromStatus(err)
+	return fromCall(ctx, err)
 }
 
 func (s *storageClient) ReadBlocks(ctx context.Context, key sdk.FeedKey, start, end uint64) ([][]byte, error) {
@@ -208,7 +208,7 @@ func (s *storageClient) StreamBlocks(ctx context.Context, key sdk.FeedKey, start
 	defer cancel()
 	stream, err := s.c.ReadBlocks(ctx, &pb.ReadBlocksRequest{Key: key[:], Start: start, End: end})
 	if err != nil {
-		return fromStatus(err)
+		return fromCall(ctx, err)
 	}
 	next := start
 	for {
@@ -217,7 +217,7 @@ func (s *storageClient) StreamBlocks(ctx context.Context, key sdk.FeedKey, start
 			break
 		}
 		if err != nil {
-			return fromStatus(err)
+			return fromCall(ctx, err)
 		}
 		blocks, err := unpackBlocks(chunk.Data, chunk.Sizes)
 		if err == nil && uint64(len(blocks)) > end-next {
@@ -240,7 +240,7 @@ func (s *storageClient) StreamBlocks(ctx context.Context, key sdk.FeedKey, start
 func (s *storageClient) ReadNodes(ctx context.Context, key sdk.FeedKey, indexes []uint64) ([]sdk.Node, error) {
 	r, err := s.c.ReadNodes(ctx, &pb.ReadNodesRequest{Key: key[:], Indexes: indexes})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	nodes, err := unpackNodes(r.Nodes)
 	if err != nil {
@@ -251,7 +251,7 @@ func (s *storageClient) ReadNodes(ctx context.Context, key sdk.FeedKey, indexes 
 
 func (s *storageClient) Delete(ctx context.Context, key sdk.FeedKey) error {
 	_, err := s.c.Delete(ctx, &pb.KeyRequest{Key: key[:]})
-	return fromStatus(err)
+	return fromCall(ctx, err)
 }
 
 func (s *storageClient) Close() error {
@@ -400,6 +400,9 @@ func (s *storageServer) ReadBlocks(req *pb.ReadBlocksRequest, stream pb.Storage_
 		blocks, err := st.ReadBlocks(ctx, key, s, e)
 		if err != nil {
 			return toStatus(err)
+		}
+		if uint64(len(blocks)) != e-s {
+			return toStatus(fmt.Errorf("%w: the storage returned %d blocks for [%d, %d)", sdk.ErrCorrupt, len(blocks), s, e))
 		}
 		for _, b := range blocks {
 			if len(chunk.Sizes) > 0 && len(chunk.Data)+len(b) > chunkBytes {

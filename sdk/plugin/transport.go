@@ -121,6 +121,11 @@ func (t *transportServer) Listen(ctx context.Context, req *pb.Addr) (*pb.Listene
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if ctx.Err() != nil {
+		// The host gave up on the call: nobody will ever close this one.
+		l.Close()
+		return nil, toStatus(ctx.Err())
+	}
 	t.mu.Lock()
 	t.lastID++
 	id := t.lastID
@@ -383,7 +388,7 @@ func (t *transportClient) CanDial(addr ma.Multiaddr) bool {
 func (t *transportClient) Dial(ctx context.Context, addr ma.Multiaddr) (sdk.Conn, error) {
 	info, err := t.c.Dial(ctx, &pb.Addr{Multiaddr: addr.Bytes()})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	return t.attach(info)
 }
@@ -391,7 +396,7 @@ func (t *transportClient) Dial(ctx context.Context, addr ma.Multiaddr) (sdk.Conn
 func (t *transportClient) Listen(ctx context.Context, addr ma.Multiaddr) (sdk.Listener, error) {
 	info, err := t.c.Listen(ctx, &pb.Addr{Multiaddr: addr.Bytes()})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	laddr, err := ma.NewMultiaddrBytes(info.GetAddr())
 	if err != nil {
@@ -547,7 +552,7 @@ type listenerClient struct {
 func (l *listenerClient) Accept(ctx context.Context) (sdk.Conn, error) {
 	info, err := l.t.c.Accept(ctx, &pb.IDRequest{Id: l.id})
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, fromCall(ctx, err)
 	}
 	return l.t.attach(info)
 }
