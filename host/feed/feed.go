@@ -180,8 +180,17 @@ func (f *Feed) Evidence() *ForkEvidence {
 
 // Changed returns a channel that is closed at the next change of the
 // feed's head or held blocks (an append, a truncation, a proof stored).
-// Call it again after each change for the next one. Replication uses it
-// to tell peers about new data as soon as it is there.
+// To follow every change, take the next channel before reading the state
+// that the last one announced:
+//
+//	ch := f.Changed()
+//	for {
+//		<-ch
+//		ch = f.Changed()
+//		use(f.Head(), f.Present())
+//	}
+//
+// Replication uses it to tell peers about new data as soon as it is there.
 func (f *Feed) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,0 +1,331 @@
+// Package replicate exchanges feeds with peers over the protocol of
+// PROTOCOL.md: one secure connection per remote host, a channel per shared
+// feed, pull-only requests answered with proofs that are verified before
+// anything is stored.
+//
+// A Replicator serves a set of feeds. Each feed is replicated either in
+// full (every block any peer has is downloaded, and new blocks as they
+// are appended) or sparsely (blocks are fetched on demand with Fetch).
+// Writers announce new heads as soon as they append, so readers see new
+// data promptly.
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/codrive/codrive/host/feed"
+	"github.com/codrive/codrive/host/secure"
+	"github.com/codrive/codrive/sdk"
+)
+
+// ProtocolVersion is the version of PROTOCOL.md this package speaks.
+const ProtocolVersion = 1
+
+// Defaults for Config.
+const (
+	DefaultRequestTimeout = 10 * time.Second
+	// maxInflight bounds a channel's outstanding requests (PROTOCOL.md 6).
+	maxInflight = 16
+	// requestBlocks is the size of requests a full download makes.
+	requestBlocks = 256
+)
+
+// ErrNotAvailable: no connected peer has the blocks asked for. It matches
+// feed.ErrNotAvailable.
+var ErrNotAvailable = feed.ErrNotAvailable
+
+// ErrClosed: the replicator or the connection is closed.
+var ErrClosed = sdk.ErrClosed
+
+// Config configures a Replicator.
+type Config struct {
+	// Identity is this host's Noise key pair.
+	Identity secure.Identity
+	// Client names this implementation in handshakes.
+	Client string
+	// RequestTimeout bounds one request to a peer; zero means
+	// DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// Logger receives connection and protocol events; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// OnListen and OnUnlisten, if set, are called when a discovery key
+	// starts or stops being replicated, for discovery layers.
+	OnListen, OnUnlisten func(sdk.DiscoveryKey)
+}
+
+// FeedOptions say how a feed is replicated.
+type FeedOptions struct {
+	// Download fetches every block peers have, and new blocks as they
+	// appear. Without it blocks are fetched only by Fetch.
+	Download bool
+}
+
+// Replicator serves feeds to peers and fetches them from peers.
+type Replicator struct {
+	cfg Config
+
+	mu     sync.Mutex
+	feeds  map[sdk.DiscoveryKey]*served
+	peers  map[sdk.PeerKey]*peer
+	closed bool
+}
+
+// served is a feed being replicated.
+type served struct {
+	f    *feed.Feed
+	opts FeedOptions
+	stop chan struct{}
+}
+
+// New returns a replicator serving no feeds yet.
+func New(cfg Config) *Replicator {
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Client == "" {
+		cfg.Client = "codrive"
+	}
+	return &Replicator{cfg: cfg, feeds: make(map[sdk.DiscoveryKey]*served), peers: make(map[sdk.PeerKey]*peer)}
+}
+
+// Add starts replicating f with every connected peer and every peer that
+// connects later.
+func (r *Replicator) Add(f *feed.Feed, opts FeedOptions) {
+	r.mu.Lock()
+	if r.closed || r.feeds[f.DiscoveryKey()] != nil {
+		r.mu.Unlock()
+		return
+	}
+	s := &served{f: f, opts: opts, stop: make(chan struct{})}
+	r.feeds[f.DiscoveryKey()] = s
+	peers := r.peerList()
+	r.mu.Unlock()
+
+	for _, p := range peers {
+		p.open(s)
+	}
+	go r.watch(s)
+	if r.cfg.OnListen != nil {
+		r.cfg.OnListen(f.DiscoveryKey())
+	}
+}
+
+// Remove stops replicating the feed with this key.
+func (r *Replicator) Remove(key sdk.FeedKey) {
+	dk := feed.DiscoveryKey(key)
+	r.mu.Lock()
+	s := r.feeds[dk]
+	delete(r.feeds, dk)
+	peers := r.peerList()
+	r.mu.Unlock()
+	if s == nil {
+		return
+	}
+	close(s.stop)
+	for _, p := range peers {
+		p.closeChannel(dk)
+	}
+	if r.cfg.OnUnlisten != nil {
+		r.cfg.OnUnlisten(dk)
+	}
+}
+
+func (r *Replicator) served(dk sdk.DiscoveryKey) *served {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.feeds[dk]
+}
+
+// peerList returns the connected peers; r.mu is held.
+func (r *Replicator) peerList() []*peer {
+	out := make([]*peer, 0, len(r.peers))
+	for _, p := range r.peers {
+		out = append(out, p)
+	}
+	return out
+}
+
+// Peers returns the keys of the connected peers.
+func (r *Replicator) Peers() []sdk.PeerKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]sdk.PeerKey, 0, len(r.peers))
+	for k := range r.peers {
+		out = append(out, k)
+	}
+	return out
+}
+
+// watch announces the feed's changes to every peer until it is removed.
+// It takes the next change channel before reading the state it
+// announces, so a change that lands while it announces is never missed.
+func (r *Replicator) watch(s *served) {
+	changed := s.f.Changed()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-changed:
+		}
+		changed = s.f.Changed()
+		r.mu.Lock()
+		peers := r.peerList()
+		r.mu.Unlock()
+		for _, p := range peers {
+			p.announce(s)
+		}
+	}
+}
+
+// Handle runs the protocol over c until the connection ends: the Noise
+// handshake (as initiator if this host dialed), then the session. At most
+// one connection per remote host is kept: when two exist, both hosts keep
+// the one dialed by the host with the smaller key and close the other.
+func (r *Replicator) Handle(ctx context.Context, c sdk.Conn, initiator bool) error {
+	hello := secure.Hello{MinVersion: ProtocolVersion, MaxVersion: ProtocolVersion, Client: r.cfg.Client, Features: []string{"zstd"}}
+	var sc *secure.Conn
+	var err error
+	if initiator {
+		sc, err = secure.Client(ctx, c, r.cfg.Identity, hello)
+	} else {
+		sc, err = secure.Server(ctx, c, r.cfg.Identity, hello)
+	}
+	if err != nil {
+		c.Close()
+		return err
+	}
+	p := newPeer(r, sc)
+	if err := r.register(p); err != nil {
+		sc.Close()
+		return err
+	}
+	err = p.run()
+	r.unregister(p)
+	return err
+}
+
+// ErrDuplicate: a second connection to a peer was closed in favour of the
+// one both sides keep.
+var ErrDuplicate = errors.New("duplicate connection to peer")
+
+// register makes p the connection to its peer, resolving duplicates the
+// same way on both sides.
+func (r *Replicator) register(p *peer) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	old := r.peers[p.key]
+	if old != nil && !p.preferredOver(old) {
+		r.mu.Unlock()
+		return fmt.Errorf("%w %s", ErrDuplicate, p.key)
+	}
+	r.peers[p.key] = p
+	feeds := make([]*served, 0, len(r.feeds))
+	for _, s := range r.feeds {
+		feeds = append(feeds, s)
+	}
+	r.mu.Unlock()
+	if old != nil {
+		old.fail(fmt.Errorf("%w %s", ErrDuplicate, p.key))
+	}
+	for _, s := range feeds {
+		p.open(s)
+	}
+	return nil
+}
+
+func (r *Replicator) unregister(p *peer) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.peers[p.key] == p {
+		delete(r.peers, p.key)
+	}
+}
+
+// Fetch downloads blocks [start, end) of a replicated feed from connected
+// peers, waiting for the proofs to arrive and verify. It fails at once
+// with ErrNotAvailable if no connected peer has announced the blocks.
+func (r *Replicator) Fetch(ctx context.Context, key sdk.FeedKey, start, end uint64) error {
+	s := r.served(feed.DiscoveryKey(key))
+	if s == nil {
+		return fmt.Errorf("fetch %s: the feed is not replicated", key)
+	}
+	for start < end {
+		if s.f.Has(start, start+1) {
+			start++
+			continue
+		}
+		e := start + 1
+		for e < end && e-start < requestBlocks && !s.f.Has(e, e+1) {
+			e++
+		}
+		if err := r.fetchRange(ctx, s, start, e); err != nil {
+			return err
+		}
+		// An answer may cover only a prefix; the loop asks for the rest.
+		if !s.f.Has(start, start+1) {
+			return fmt.Errorf("fetch %s block %d: %w: the answer did not bring it", key, start, ErrNotAvailable)
+		}
+	}
+	return nil
+}
+
+// fetchRange asks the peers that announced [start, end), one after the
+// other, until one delivers it.
+func (r *Replicator) fetchRange(ctx context.Context, s *served, start, end uint64) error {
+	r.mu.Lock()
+	peers := r.peerList()
+	r.mu.Unlock()
+	var lastErr error
+	tried := 0
+	for _, p := range peers {
+		ch, ok := p.has(s.f.DiscoveryKey(), start, end)
+		if !ok {
+			continue
+		}
+		tried++
+		err := p.request(ctx, ch, start, end)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		lastErr = err
+	}
+	if tried == 0 {
+		return fmt.Errorf("fetch %s [%d, %d): %w: none of the %d connected peers has it", s.f.Key(), start, end, ErrNotAvailable, len(peers))
+	}
+	return fmt.Errorf("fetch %s [%d, %d): %w: %d peers tried, last: %v", s.f.Key(), start, end, ErrNotAvailable, tried, lastErr)
+}
+
+// Close ends every connection and stops replicating.
+func (r *Replicator) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	peers := r.peerList()
+	for _, s := range r.feeds {
+		close(s.stop)
+	}
+	r.feeds = nil
+	r.mu.Unlock()
+	for _, p := range peers {
+		p.fail(ErrClosed)
+	}
+	return nil
+}
