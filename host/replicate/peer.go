@@ -310,7 +310,7 @@ const maxProofBytes = wire.MaxBodySize - 64
 // open opens our side of the channel for s, if not open yet, and tells
 // the peer what we hold.
 func (p *peer) open(s *served) *channel {
-	dk := s.f.DiscoveryKey()
+	dk := s.dkey
 	p.mu.Lock()
 	if ch := p.local[dk]; ch != nil {
 		p.mu.Unlock()
@@ -321,16 +321,29 @@ func (p *peer) open(s *served) *channel {
 	p.local[dk] = ch
 	p.mu.Unlock()
 
-	p.send(0, &wire.Open{ID: ch.localID, Kind: wire.KindFeed, DiscoveryKey: dk,
-		Capability: wire.Capability(s.f.Key(), p.conn.HandshakeHash(), p.conn.Initiator())})
-	p.announce(s)
+	p.sendOpen(ch)
 	return ch
+}
+
+// sendOpen sends our OPEN for ch and what we hold: the group's feeds, or
+// the feed's head and blocks.
+func (p *peer) sendOpen(ch *channel) {
+	s := ch.s
+	p.send(0, &wire.Open{ID: ch.localID, Kind: s.kind, DiscoveryKey: s.dkey,
+		Capability: wire.Capability(s.key, p.conn.HandshakeHash(), p.conn.Initiator())})
+	if s.group != nil {
+		if keys := s.group.Feeds(); len(keys) > 0 {
+			p.send(ch.localID, &wire.Feeds{Keys: keys})
+		}
+	} else {
+		p.announce(s)
+	}
 }
 
 // announce sends the feed's head and the blocks not announced yet.
 func (p *peer) announce(s *served) {
 	p.mu.Lock()
-	ch := p.local[s.f.DiscoveryKey()]
+	ch := p.local[s.dkey]
 	if ch == nil {
 		p.mu.Unlock()
 		return
@@ -402,6 +415,13 @@ func (p *peer) handle(id uint64, m wire.Message) error {
 	if ch == nil {
 		return fmt.Errorf("%w: message on channel %d, which the peer did not open", ErrProtocol, id)
 	}
+	if ext, ok := m.(*wire.Extension); ok {
+		p.r.deliverExtension(ch.s.dkey, ext.Name, p.key, ext.Message)
+		return nil
+	}
+	if ch.s.group != nil {
+		return p.handleGroup(ch, m)
+	}
 	switch m := m.(type) {
 	case *wire.Sync:
 		p.mu.Lock()
@@ -428,11 +448,19 @@ func (p *peer) handle(id uint64, m wire.Message) error {
 	case *wire.Cancel:
 		// Requests are answered quickly and in order; a cancelled one is
 		// simply answered anyway and ignored by the requester.
-	case *wire.Extension:
-		// Extensions arrive with their API; until then they are ignored,
-		// as PROTOCOL.md says for unknown names.
 	default:
 		return fmt.Errorf("%w: %T on a feed channel", ErrProtocol, m)
+	}
+	return nil
+}
+
+// handleGroup processes a message on a group channel.
+func (p *peer) handleGroup(ch *channel, m wire.Message) error {
+	switch m := m.(type) {
+	case *wire.Feeds:
+		ch.s.group.AddFeeds(p.key, m.Keys)
+	default:
+		return fmt.Errorf("%w: %T on a group channel", ErrProtocol, m)
 	}
 	return nil
 }
@@ -440,9 +468,9 @@ func (p *peer) handle(id uint64, m wire.Message) error {
 func (p *peer) handleControl(m wire.Message) error {
 	switch m := m.(type) {
 	case *wire.Open:
-		var s *served
-		if m.Kind == wire.KindFeed {
-			s = p.r.served(m.DiscoveryKey)
+		s := p.r.served(m.DiscoveryKey)
+		if s != nil && s.kind != m.Kind {
+			s = nil // a feed and a group never share a key
 		}
 		if s == nil {
 			p.mu.Lock()
@@ -451,7 +479,7 @@ func (p *peer) handleControl(m wire.Message) error {
 			p.send(0, &wire.Reject{DiscoveryKey: m.DiscoveryKey})
 			return nil
 		}
-		if !wire.VerifyCapability(s.f.Key(), p.conn.HandshakeHash(), !p.conn.Initiator(), m.Capability) {
+		if !wire.VerifyCapability(s.key, p.conn.HandshakeHash(), !p.conn.Initiator(), m.Capability) {
 			return fmt.Errorf("%w: bad capability for %s", ErrProtocol, m.DiscoveryKey)
 		}
 		ch := p.open(s)
@@ -459,10 +487,19 @@ func (p *peer) handleControl(m wire.Message) error {
 		if old := ch.remoteID; old != 0 {
 			delete(p.remote, old)
 		}
+		wasRejected := ch.rejected
 		ch.remoteID, ch.rejected = m.ID, false
 		p.remote[m.ID] = ch
 		delete(p.refused, m.ID)
+		if wasRejected {
+			// The peer rejected our OPEN before it served this key and
+			// ignored what followed: open again and announce it all.
+			ch.announced = bitfield.Bitfield{}
+		}
 		p.mu.Unlock()
+		if wasRejected {
+			p.sendOpen(ch)
+		}
 	case *wire.Close:
 		p.mu.Lock()
 		ch := p.remote[m.ID]
@@ -590,7 +627,7 @@ func (p *peer) cancel(ch *channel, id uint64) {
 // requests. Runs of held or requested blocks are skipped whole.
 func (p *peer) pump(ch *channel) {
 	f := ch.s.f
-	if !ch.s.opts.Download || f.Writable() {
+	if f == nil || !ch.s.opts.Download || f.Writable() {
 		return
 	}
 	held := bitfield.FromRanges(f.Present())
@@ -629,4 +666,21 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
+}
+
+// localChannel returns our channel for dk, open or not on the peer's side.
+func (p *peer) localChannel(dk sdk.DiscoveryKey) *channel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.local[dk]
+}
+
+// openChannel returns our channel for dk if the peer has opened its side.
+func (p *peer) openChannel(dk sdk.DiscoveryKey) *channel {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ch := p.local[dk]; ch != nil && ch.remoteID != 0 {
+		return ch
+	}
+	return nil
 }

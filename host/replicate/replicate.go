@@ -20,6 +20,7 @@ import (
 
 	"github.com/codrive/codrive/host/feed"
 	"github.com/codrive/codrive/host/secure"
+	"github.com/codrive/codrive/host/wire"
 	"github.com/codrive/codrive/sdk"
 )
 
@@ -70,16 +71,24 @@ type FeedOptions struct {
 type Replicator struct {
 	cfg Config
 
-	mu     sync.Mutex
-	feeds  map[sdk.DiscoveryKey]*served
-	peers  map[sdk.PeerKey]*peer
-	closed bool
+	mu         sync.Mutex
+	feeds      map[sdk.DiscoveryKey]*served // feeds and groups
+	peers      map[sdk.PeerKey]*peer
+	extensions map[sdk.DiscoveryKey]map[string]ExtensionHandler
+	closed     bool
 }
 
-// served is a feed being replicated.
+// served is a feed or a group being replicated.
 type served struct {
-	f    *feed.Feed
+	key  sdk.FeedKey // the feed key, or the group key
+	dkey sdk.DiscoveryKey
+	kind wire.Kind
+
+	f    *feed.Feed // a feed
 	opts FeedOptions
+
+	group GroupHandler // a group
+
 	stop chan struct{}
 }
 
@@ -94,32 +103,40 @@ func New(cfg Config) *Replicator {
 	if cfg.Client == "" {
 		cfg.Client = "codrive"
 	}
-	return &Replicator{cfg: cfg, feeds: make(map[sdk.DiscoveryKey]*served), peers: make(map[sdk.PeerKey]*peer)}
+	return &Replicator{cfg: cfg, feeds: make(map[sdk.DiscoveryKey]*served), peers: make(map[sdk.PeerKey]*peer),
+		extensions: make(map[sdk.DiscoveryKey]map[string]ExtensionHandler)}
 }
 
 // Add starts replicating f with every connected peer and every peer that
 // connects later.
 func (r *Replicator) Add(f *feed.Feed, opts FeedOptions) {
-	r.mu.Lock()
-	if r.closed || r.feeds[f.DiscoveryKey()] != nil {
-		r.mu.Unlock()
-		return
-	}
-	s := &served{f: f, opts: opts, stop: make(chan struct{})}
-	r.feeds[f.DiscoveryKey()] = s
-	peers := r.peerList()
-	r.mu.Unlock()
-
-	for _, p := range peers {
-		p.open(s)
-	}
-	go r.watch(s)
-	if r.cfg.OnListen != nil {
-		r.cfg.OnListen(f.DiscoveryKey())
+	s := &served{key: f.Key(), dkey: f.DiscoveryKey(), kind: wire.KindFeed, f: f, opts: opts, stop: make(chan struct{})}
+	if r.serve(s) {
+		go r.watch(s)
 	}
 }
 
-// Remove stops replicating the feed with this key.
+// serve starts replicating s with every peer; it reports false if s was
+// served already.
+func (r *Replicator) serve(s *served) bool {
+	r.mu.Lock()
+	if r.closed || r.feeds[s.dkey] != nil {
+		r.mu.Unlock()
+		return false
+	}
+	r.feeds[s.dkey] = s
+	peers := r.peerList()
+	r.mu.Unlock()
+	for _, p := range peers {
+		p.open(s)
+	}
+	if r.cfg.OnListen != nil {
+		r.cfg.OnListen(s.dkey)
+	}
+	return true
+}
+
+// Remove stops replicating the feed or group with this key.
 func (r *Replicator) Remove(key sdk.FeedKey) {
 	dk := feed.DiscoveryKey(key)
 	r.mu.Lock()
@@ -258,7 +275,7 @@ func (r *Replicator) unregister(p *peer) {
 // with ErrNotAvailable if no connected peer has announced the blocks.
 func (r *Replicator) Fetch(ctx context.Context, key sdk.FeedKey, start, end uint64) error {
 	s := r.served(feed.DiscoveryKey(key))
-	if s == nil {
+	if s == nil || s.f == nil {
 		return fmt.Errorf("fetch %s: the feed is not replicated", key)
 	}
 	for start < end {
@@ -290,7 +307,7 @@ func (r *Replicator) fetchRange(ctx context.Context, s *served, start, end uint6
 	var lastErr error
 	tried := 0
 	for _, p := range peers {
-		ch, ok := p.has(s.f.DiscoveryKey(), start, end)
+		ch, ok := p.has(s.dkey, start, end)
 		if !ok {
 			continue
 		}

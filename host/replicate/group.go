@@ -1,0 +1,99 @@
+package replicate
+
+import (
+	"fmt"
+
+	"github.com/codrive/codrive/host/feed"
+	"github.com/codrive/codrive/host/wire"
+	"github.com/codrive/codrive/sdk"
+)
+
+// GroupHandler is the local side of a group (seed 003's multifeed): a set
+// of feeds shared under one group key. The replicator tells peers which
+// feeds the group holds and hands over the keys peers announce; the
+// handler decides what to do with them (open replicas, add them to the
+// Replicator, remember the list) and announces what it adds with
+// AnnounceFeeds, which is how feeds travel through peers in between.
+type GroupHandler interface {
+	// Feeds lists the feed keys the group holds here.
+	Feeds() []sdk.FeedKey
+	// AddFeeds is called with keys a peer holds in the group. It must not
+	// block for long: it runs on the peer's read path.
+	AddFeeds(from sdk.PeerKey, keys []sdk.FeedKey)
+}
+
+// AddGroup starts replicating the group named by key with every peer.
+func (r *Replicator) AddGroup(key sdk.FeedKey, h GroupHandler) {
+	r.serve(&served{key: key, dkey: feed.DiscoveryKey(key), kind: wire.KindGroup, group: h, stop: make(chan struct{})})
+}
+
+// AnnounceFeeds tells every peer sharing the group about feeds it holds
+// that it had not announced yet.
+func (r *Replicator) AnnounceFeeds(group sdk.FeedKey, keys []sdk.FeedKey) {
+	if len(keys) == 0 {
+		return
+	}
+	dk := feed.DiscoveryKey(group)
+	r.mu.Lock()
+	s := r.feeds[dk]
+	peers := r.peerList()
+	r.mu.Unlock()
+	if s == nil || s.group == nil {
+		return
+	}
+	for _, p := range peers {
+		if ch := p.localChannel(dk); ch != nil {
+			p.send(ch.localID, &wire.Feeds{Keys: keys})
+		}
+	}
+}
+
+// ExtensionHandler receives an extension message and the key of the peer
+// that sent it.
+type ExtensionHandler func(from sdk.PeerKey, message []byte)
+
+// HandleExtension registers h for the extension called name on the feed
+// or group with this key. A later registration replaces an earlier one;
+// messages with no handler are ignored.
+func (r *Replicator) HandleExtension(key sdk.FeedKey, name string, h ExtensionHandler) {
+	dk := feed.DiscoveryKey(key)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.extensions[dk] == nil {
+		r.extensions[dk] = make(map[string]ExtensionHandler)
+	}
+	r.extensions[dk][name] = h
+}
+
+func (r *Replicator) deliverExtension(dk sdk.DiscoveryKey, name string, from sdk.PeerKey, msg []byte) {
+	r.mu.Lock()
+	h := r.extensions[dk][name]
+	r.mu.Unlock()
+	if h != nil {
+		h(from, msg)
+	}
+}
+
+// SendExtension sends an extension message on the feed or group with
+// this key to one peer, or to every peer sharing it if to is nil. It
+// fails if no such peer shares it.
+func (r *Replicator) SendExtension(key sdk.FeedKey, name string, to *sdk.PeerKey, message []byte) error {
+	dk := feed.DiscoveryKey(key)
+	r.mu.Lock()
+	peers := r.peerList()
+	r.mu.Unlock()
+	sent := 0
+	for _, p := range peers {
+		if to != nil && p.key != *to {
+			continue
+		}
+		if ch := p.openChannel(dk); ch != nil {
+			p.send(ch.localID, &wire.Extension{Name: name, Message: message})
+			sent++
+		}
+	}
+	if sent == 0 {
+		return fmt.Errorf("extension %q on %s: %w: no connected peer shares it", name, key, ErrNotAvailable)
+	}
+	return nil
+}
