@@ -42,10 +42,19 @@ func commands() map[string]command {
 		"feed purge":  {"feed purge [--dir DIR] KEY", "delete a feed and free its space", feedPurge},
 		"demo":        {"demo [--dir DIR]", "a narrated tour of feeds: write, restart, prove, reject a forgery, truncate", demo},
 		"plugins":     {"plugins [--plugin-dir DIR]...", "list builtin and external plugins with versions and paths", pluginsList},
+		"feed serve": {"feed serve [--dir DIR] [--listen ADDR]... [--peer ADDR]... [--transport T]... [--plugin-dir DIR]... [KEY...]",
+			"serve feeds (all, or the keys given) to peers until stopped; print listen addresses", feedServe},
+		"feed sync": {"feed sync [--dir DIR] [--timeout D] [--transport T]... [--plugin-dir DIR]... KEY PEER_ADDR...",
+			"download a feed from peers until this store holds all of it", feedSync},
 		"bench plugin": {"bench plugin [--json] [--blocks N] [--plugin-dir DIR]...",
 			"compare each storage builtin and as a plugin process", benchPlugin},
 		"bench append": {"bench append [--json] [--blocks N] [--dir DIR]",
 			"measure append and verify throughput, memory and disk", benchAppend},
+		"bench replicate": {"bench replicate [--json] [--blocks N] [--large M] [--plugin-dir DIR]...",
+			"measure replication between two processes over loopback TCP", benchReplicate},
+		// The benchmark's second process; hidden from help by the "_".
+		benchPeerCommand + " serve": {benchPeerCommand + " serve [feed serve flags]", "", benchPeerServe},
+		benchPeerCommand + " sink":  {benchPeerCommand + " sink", "", benchPeerSink},
 	}
 }
 
@@ -92,7 +101,9 @@ func printHelp(e *env, cmds map[string]command) {
 	w := e.stdout
 	names := make([]string, 0, len(cmds))
 	for n := range cmds {
-		names = append(names, n)
+		if !strings.HasPrefix(n, "_") { // internal commands
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	fmt.Fprintln(w, "codrive: multi-writer, peer-to-peer shared drives over signed feeds.")

@@ -97,3 +97,19 @@ func (r *Replicator) SendExtension(key sdk.FeedKey, name string, to *sdk.PeerKey
 	}
 	return nil
 }
+
+// reportFork tells the application, once per feed, that its writer forked
+// it.
+func (r *Replicator) reportFork(s *served, fork *feed.ForkError) {
+	r.mu.Lock()
+	first := !s.forkReported
+	s.forkReported = true
+	r.mu.Unlock()
+	if !first {
+		return
+	}
+	r.cfg.Logger.Error("feed forked by its writer; it no longer replicates", "feed", s.key, "error", fork)
+	if r.cfg.OnFork != nil {
+		r.cfg.OnFork(s.key, fork.Evidence)
+	}
+}

@@ -540,9 +540,12 @@ func (p *peer) receive(ch *channel, m *wire.Data) error {
 		return nil // cancelled or timed out: not the peer's fault
 	}
 	proof, err := feed.DecodeProof(m.Proof)
-	if err == nil {
-		err = ch.s.f.Put(context.Background(), proof)
+	if err != nil {
+		err = fmt.Errorf("%w: %v", ErrProtocol, err)
+		req.done <- err
+		return err
 	}
+	err = ch.s.f.Put(context.Background(), proof)
 	switch {
 	case err == nil:
 	case errors.Is(err, feed.ErrBadProof), errors.Is(err, feed.ErrBadSignature):
@@ -551,7 +554,12 @@ func (p *peer) receive(ch *channel, m *wire.Data) error {
 		return err
 	default:
 		// Stale, forked or a local storage error: not the peer's fault.
-		p.r.cfg.Logger.Debug("proof not stored", "peer", p.key, "feed", ch.s.f.Key(), "error", err)
+		var fork *feed.ForkError
+		if errors.As(err, &fork) {
+			p.r.reportFork(ch.s, fork)
+		} else {
+			p.r.cfg.Logger.Debug("proof not stored", "peer", p.key, "feed", ch.s.f.Key(), "error", err)
+		}
 	}
 	// Whatever the answer covered is held now; the rest (an answer may
 	// cover a prefix only) can be asked for again.
@@ -627,8 +635,8 @@ func (p *peer) cancel(ch *channel, id uint64) {
 // requests. Runs of held or requested blocks are skipped whole.
 func (p *peer) pump(ch *channel) {
 	f := ch.s.f
-	if f == nil || !ch.s.opts.Download || f.Writable() {
-		return
+	if f == nil || !ch.s.opts.Download || f.Writable() || f.Evidence() != nil {
+		return // nothing to fetch, or a forked feed that takes nothing more
 	}
 	held := bitfield.FromRanges(f.Present())
 	p.mu.Lock()

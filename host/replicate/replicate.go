@@ -58,6 +58,14 @@ type Config struct {
 	// OnListen and OnUnlisten, if set, are called when a discovery key
 	// starts or stops being replicated, for discovery layers.
 	OnListen, OnUnlisten func(sdk.DiscoveryKey)
+	// DisableCompression stops this host from offering zstd, so DATA is
+	// never compressed on its connections (for peers or links where the
+	// CPU costs more than the bytes).
+	DisableCompression bool
+	// OnFork, if set, is called once when a feed turns out to be forked
+	// by its writer, with the evidence any peer can check. The feed
+	// accepts nothing more from any peer afterwards.
+	OnFork func(key sdk.FeedKey, evidence *feed.ForkEvidence)
 }
 
 // FeedOptions say how a feed is replicated.
@@ -89,7 +97,8 @@ type served struct {
 
 	group GroupHandler // a group
 
-	stop chan struct{}
+	stop         chan struct{}
+	forkReported bool // guarded by Replicator.mu
 }
 
 // New returns a replicator serving no feeds yet.
@@ -171,6 +180,9 @@ func (r *Replicator) peerList() []*peer {
 	return out
 }
 
+// PublicKey returns this host's peer key.
+func (r *Replicator) PublicKey() sdk.PeerKey { return r.cfg.Identity.PublicKey() }
+
 // Peers returns the keys of the connected peers.
 func (r *Replicator) Peers() []sdk.PeerKey {
 	r.mu.Lock()
@@ -208,7 +220,10 @@ func (r *Replicator) watch(s *served) {
 // one connection per remote host is kept: when two exist, both hosts keep
 // the one dialed by the host with the smaller key and close the other.
 func (r *Replicator) Handle(ctx context.Context, c sdk.Conn, initiator bool) error {
-	hello := secure.Hello{MinVersion: ProtocolVersion, MaxVersion: ProtocolVersion, Client: r.cfg.Client, Features: []string{"zstd"}}
+	hello := secure.Hello{MinVersion: ProtocolVersion, MaxVersion: ProtocolVersion, Client: r.cfg.Client}
+	if !r.cfg.DisableCompression {
+		hello.Features = []string{"zstd"}
+	}
 	var sc *secure.Conn
 	var err error
 	if initiator {
@@ -231,8 +246,18 @@ func (r *Replicator) Handle(ctx context.Context, c sdk.Conn, initiator bool) err
 }
 
 // ErrDuplicate: a second connection to a peer was closed in favour of the
-// one both sides keep.
+// one both sides keep. Errors of Handle that match it are *DuplicateError.
 var ErrDuplicate = errors.New("duplicate connection to peer")
+
+// DuplicateError says which peer a dropped duplicate connection was to.
+type DuplicateError struct {
+	Peer sdk.PeerKey
+}
+
+func (e *DuplicateError) Error() string { return fmt.Sprintf("%v %s", ErrDuplicate, e.Peer) }
+
+// Is makes errors.Is(err, ErrDuplicate) true.
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
 
 // register makes p the connection to its peer, resolving duplicates the
 // same way on both sides.
@@ -245,7 +270,7 @@ func (r *Replicator) register(p *peer) error {
 	old := r.peers[p.key]
 	if old != nil && !p.preferredOver(old) {
 		r.mu.Unlock()
-		return fmt.Errorf("%w %s", ErrDuplicate, p.key)
+		return &DuplicateError{Peer: p.key}
 	}
 	r.peers[p.key] = p
 	feeds := make([]*served, 0, len(r.feeds))
@@ -254,7 +279,7 @@ func (r *Replicator) register(p *peer) error {
 	}
 	r.mu.Unlock()
 	if old != nil {
-		old.fail(fmt.Errorf("%w %s", ErrDuplicate, p.key))
+		old.fail(&DuplicateError{Peer: p.key})
 	}
 	for _, s := range feeds {
 		p.open(s)

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,9 +253,13 @@ func sendRaw(t *testing.T, sc *secure.Conn, ch uint64, m wire.Message) {
 }
 
 // readUntilError reads until the honest host closes the connection and
-// returns the reason it gave.
+// returns the reason it gave. It gives up after 10 seconds, closing the
+// connection, so a host that never disconnects fails the test instead of
+// hanging it.
 func readUntilError(t *testing.T, sc *secure.Conn) string {
 	t.Helper()
+	timer := time.AfterFunc(10*time.Second, func() { sc.Close() })
+	defer timer.Stop()
 	for {
 		body, err := sc.ReadMessage()
 		if err != nil {
@@ -280,21 +285,15 @@ func TestBadCapabilityDisconnects(t *testing.T) {
 	}
 }
 
-// TestForgedDataDisconnects: a peer that answers a request with a forged
-// block is disconnected and nothing it sent is stored.
-func TestForgedDataDisconnects(t *testing.T) {
-	b := newHost(t)
-	w := writer(t, 7, 10)
-	r := replica(t, w.Key())
-	b.r.Add(r, FeedOptions{Download: true})
-	sc := rawPeer(t, b)
-
-	// Open the channel properly (the evil peer knows the key), announce,
-	// then answer the request with a forged proof.
+// openAsEvil opens a channel for w on the honest host from a raw peer
+// that knows the key, announces length blocks, and returns the first
+// request it gets.
+func openAsEvil(t *testing.T, sc *secure.Conn, w *feed.Feed, length uint64) *wire.Request {
+	t.Helper()
 	capa := wire.Capability(w.Key(), sc.HandshakeHash(), true)
 	sendRaw(t, sc, 0, &wire.Open{ID: 1, Kind: wire.KindFeed, DiscoveryKey: w.DiscoveryKey(), Capability: capa})
-	sendRaw(t, sc, 1, &wire.Sync{Length: 10})
-	sendRaw(t, sc, 1, &wire.Have{Ranges: []sdk.Range{{Start: 0, End: 10}}})
+	sendRaw(t, sc, 1, &wire.Sync{Length: length})
+	sendRaw(t, sc, 1, &wire.Have{Ranges: []sdk.Range{{Start: 0, End: length}}})
 	for {
 		body, err := sc.ReadMessage()
 		if err != nil {
@@ -304,22 +303,147 @@ func TestForgedDataDisconnects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req, ok := m.(*wire.Request)
-		if !ok {
-			continue
+		if req, ok := m.(*wire.Request); ok {
+			return req
 		}
-		proof, err := w.Proof(ctx, feed.ProofRequest{Start: req.Start, End: req.End, UpgradeFrom: req.UpgradeFrom})
-		if err != nil {
+	}
+}
+
+// TestMaliciousAnswers: a peer that answers a request with anything but
+// a valid proof is disconnected with a reason, and nothing it sent is
+// stored.
+func TestMaliciousAnswers(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(p *feed.Proof) []byte // returns the body to send, or nil for a DATA with p
+		reason string
+	}{
+		{"forged block", func(p *feed.Proof) []byte { p.Blocks[0] = []byte("forged"); return nil }, "bad proof"},
+		{"bad signature", func(p *feed.Proof) []byte { p.Head.Signature[0] ^= 1; return nil }, "bad signature"},
+		{"tampered node", func(p *feed.Proof) []byte { p.Roots[0].Hash[3] ^= 1; return nil }, "bad signature"},
+		{"extra node", func(p *feed.Proof) []byte { p.Nodes = append(p.Nodes, sdk.Node{Index: 100}); return nil }, "bad proof"},
+		{"undecodable proof", func(p *feed.Proof) []byte { return []byte{1, 2, 3} }, "protocol error"},
+		{"garbage message", func(p *feed.Proof) []byte { return []byte{0xff, 0xff, 0xff} }, "protocol error"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newHost(t)
+			w := writer(t, 7, 10)
+			r := replica(t, w.Key())
+			b.r.Add(r, FeedOptions{Download: true})
+			sc := rawPeer(t, b)
+			req := openAsEvil(t, sc, w, 10)
+			proof, err := w.Proof(ctx, feed.ProofRequest{Start: req.Start, End: req.End, UpgradeFrom: req.UpgradeFrom})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch body := tt.tamper(proof); {
+			case body == nil:
+				sendRaw(t, sc, 1, &wire.Data{ID: req.ID, Proof: feed.AppendProof(nil, proof)})
+			case tt.name == "undecodable proof":
+				sendRaw(t, sc, 1, &wire.Data{ID: req.ID, Proof: body})
+			default:
+				if err := sc.WriteMessage(body); err != nil {
+					t.Fatal(err)
+				}
+				sc.Flush()
+			}
+			if reason := readUntilError(t, sc); !strings.Contains(reason, tt.reason) {
+				t.Fatalf("honest host's reason: %q, want it to say %q", reason, tt.reason)
+			}
+			if r.Length() != 0 || len(r.Present()) != 0 {
+				t.Fatalf("a malicious answer left length %d, present %v", r.Length(), r.Present())
+			}
+		})
+	}
+}
+
+// TestForkReported: a reader meets two histories signed with one key;
+// it reports the fork once, with evidence anyone can check.
+func TestForkReported(t *testing.T) {
+	a, c, b := newHost(t), newHost(t), newHost(t)
+	honest := writer(t, 8, 3)
+	clone, _ := feed.Create(ctx, memory.New(), ed25519.NewKeyFromSeed(bytes.Repeat([]byte{8}, 32)))
+	for _, blk := range []string{"block 0", "other 1", "other 2", "other 3"} {
+		clone.Append(ctx, []byte(blk))
+	}
+	forks := make(chan *feed.ForkEvidence, 4)
+	id, _ := secure.NewIdentity()
+	b.r = New(Config{Identity: id, OnFork: func(_ sdk.FeedKey, ev *feed.ForkEvidence) { forks <- ev }})
+	t.Cleanup(func() { b.r.Close() })
+	r := replica(t, honest.Key())
+	b.r.Add(r, FeedOptions{Download: true})
+	a.r.Add(honest, FeedOptions{})
+	c.r.Add(clone, FeedOptions{})
+
+	b.dial(t, a)
+	waitFor(t, r, "the honest blocks", func() bool { return r.Has(0, 3) && r.Length() == 3 })
+	b.dial(t, c)
+	select {
+	case ev := <-forks:
+		if err := ev.Verify(honest.Key()); err != nil {
+			t.Fatalf("reported evidence does not verify: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the fork was not reported")
+	}
+	if r.Evidence() == nil {
+		t.Fatal("the replica did not keep the evidence")
+	}
+	select {
+	case <-forks:
+		t.Fatal("the fork was reported twice")
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// TestSlowReaderBoundsSender: a peer that asks for a lot and never reads
+// makes the sender wait, not buffer without bound.
+func TestSlowReaderBoundsSender(t *testing.T) {
+	a := newHost(t)
+	w, err := feed.Create(ctx, memory.New(), ed25519.NewKeyFromSeed(bytes.Repeat([]byte{9}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte{'x'}, 64<<10)
+	for i := 0; i < 4; i++ {
+		batch := make([][]byte, 100)
+		for j := range batch {
+			batch[j] = big
+		}
+		if _, err := w.Append(ctx, batch...); err != nil {
 			t.Fatal(err)
 		}
-		proof.Blocks[0] = []byte("forged")
-		sendRaw(t, sc, 1, &wire.Data{ID: req.ID, Proof: feed.AppendProof(nil, proof)})
-		break
 	}
-	if reason := readUntilError(t, sc); !bytes.Contains([]byte(reason), []byte("bad proof")) {
-		t.Fatalf("honest host's reason: %q", reason)
+	a.r.Add(w, FeedOptions{})
+	sc := rawPeer(t, a)
+	capa := wire.Capability(w.Key(), sc.HandshakeHash(), true)
+	sendRaw(t, sc, 0, &wire.Open{ID: 1, Kind: wire.KindFeed, DiscoveryKey: w.DiscoveryKey(), Capability: capa})
+	// 16 requests of 25 MiB of blocks in all, and no reading.
+	for i := uint64(0); i < 16; i++ {
+		sendRaw(t, sc, 1, &wire.Request{ID: i + 1, Start: (i * 25) % 400, End: (i*25)%400 + 25, UpgradeFrom: 0})
 	}
-	if r.Length() != 0 || len(r.Present()) != 0 {
-		t.Fatalf("forged data left length %d, present %v", r.Length(), r.Present())
+	var p *peer
+	eventually := time.Now().Add(10 * time.Second)
+	for p == nil && time.Now().Before(eventually) {
+		a.r.mu.Lock()
+		for _, q := range a.r.peers {
+			p = q
+		}
+		a.r.mu.Unlock()
+		time.Sleep(10 * time.Millisecond)
 	}
+	if p == nil {
+		t.Fatal("no session")
+	}
+	most := 0
+	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		p.qmu.Lock()
+		most = max(most, p.queued)
+		p.qmu.Unlock()
+	}
+	if limit := dataLimit + wire.MaxBodySize; most > limit {
+		t.Fatalf("the sender queued %d bytes for a peer that does not read, over %d", most, limit)
+	}
+	t.Logf("at most %d bytes queued", most)
 }
