@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 
 	"github.com/codrive/codrive/sdk"
 	"github.com/codrive/codrive/sdk/flattree"
@@ -28,6 +29,15 @@ var errTruncated = errors.New("input ends early")
 
 // AppendProof appends the encoding of p to buf.
 func AppendProof(buf []byte, p *Proof) []byte {
+	// Sized up front: a proof can carry megabytes of blocks, and growing
+	// the buffer block by block was most of the cost of sending one.
+	size := 1 + 3*binary.MaxVarintLen64 + sdk.SignatureSize +
+		len(p.Roots)*(binary.MaxVarintLen64+sdk.KeySize) +
+		2*binary.MaxVarintLen64 + len(p.Nodes)*(2*binary.MaxVarintLen64+sdk.KeySize)
+	for _, b := range p.Blocks {
+		size += binary.MaxVarintLen64 + len(b)
+	}
+	buf = slices.Grow(buf, size)
 	buf = append(buf, encodingVersion)
 	buf = binary.AppendUvarint(buf, p.Head.Fork)
 	buf = binary.AppendUvarint(buf, p.Head.Length)

@@ -28,7 +28,9 @@ type host struct {
 	addr ma.Multiaddr
 }
 
-func newHost(t *testing.T) *host {
+func newHost(t *testing.T) *host { return newHostB(t) }
+
+func newHostB(t testing.TB) *host {
 	t.Helper()
 	id, err := secure.NewIdentity()
 	if err != nil {
@@ -57,7 +59,9 @@ func newHost(t *testing.T) *host {
 }
 
 // dial connects a to b in the background.
-func (a *host) dial(t *testing.T, b *host) {
+func (a *host) dial(t *testing.T, b *host) { a.dialB(t, b) }
+
+func (a *host) dialB(t testing.TB, b *host) {
 	t.Helper()
 	tr := tcp.New()
 	t.Cleanup(func() { tr.Close() })

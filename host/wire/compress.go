@@ -3,6 +3,7 @@ package wire
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -42,8 +43,12 @@ func compressPayload(buf []byte, at int) []byte {
 	if len(payload) > MaxBodySize {
 		return buf // the receiver would refuse to decompress it
 	}
-	// The compressed frame is appended after the payload, then moved over it.
-	buf = zstdEncoder().EncodeAll(payload, buf)
+	// The compressed frame is appended after the payload, then moved over
+	// it. Room for it is made first: growing the buffer as the encoder
+	// writes cost as much as the compression.
+	enc := zstdEncoder()
+	buf = slices.Grow(buf, enc.MaxEncodedSize(len(payload)))
+	buf = enc.EncodeAll(payload, buf)
 	n := len(buf) - end
 	if n >= len(payload) {
 		return buf[:end]
