@@ -110,6 +110,11 @@ func benchReplicate(e *env, args []string) error {
 		return fmt.Errorf("measure loopback TCP: %w", err)
 	}
 	r.add("limit/tcp-loopback", limit, "MB/s")
+	// The receiver stores into disk storage, which syncs each batch: the
+	// synced write rate of its directory bounds what replication can do.
+	const syncChunk = 8 << 20
+	diskLimit := measureSync(tmp, syncChunk, time.Second) * syncChunk / 1e6
+	r.add("limit/disk-sync-8MiB", diskLimit, "MB/s")
 
 	var cases []*replCase
 	for _, c := range []replCase{

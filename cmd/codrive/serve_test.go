@@ -289,7 +289,7 @@ func TestBenchReplicateJSON(t *testing.T) {
 		}
 		got[r.Name] = r.Unit
 	}
-	want := map[string]string{"limit/tcp-loopback": "MB/s"}
+	want := map[string]string{"limit/tcp-loopback": "MB/s", "limit/disk-sync-8MiB": "MB/s"}
 	for _, tr := range []string{"tcp-builtin", "tcp-plugin"} {
 		for _, size := range []string{"1KiB", "64KiB"} {
 			for _, z := range []string{"", "/zstd"} {
