@@ -63,12 +63,13 @@ type channel struct {
 	remoteID uint64 // 0 until the peer opens its side
 	rejected bool
 
-	remoteHead sdk.Head // fork and length the peer announced
-	remoteHave bitfield.Bitfield
-	announced  bitfield.Bitfield // blocks we told the peer about
-	requested  bitfield.Bitfield // blocks we asked the peer for
-	nextReq    uint64
-	pending    map[uint64]*request
+	remoteHead    sdk.Head // fork and length the peer announced
+	remoteHave    bitfield.Bitfield
+	announced     bitfield.Bitfield // blocks we told the peer about
+	announcedFork uint64            // the fork those blocks belong to
+	requested     bitfield.Bitfield // blocks we asked the peer for
+	nextReq       uint64
+	pending       map[uint64]*request
 }
 
 type request struct {
@@ -349,6 +350,11 @@ func (p *peer) announce(s *served) {
 		return
 	}
 	head := s.f.Head()
+	if head.Fork != ch.announcedFork {
+		// After a truncation the blocks announced before may be gone or
+		// replaced: announce everything again.
+		ch.announced, ch.announcedFork = bitfield.Bitfield{}, head.Fork
+	}
 	var fresh []sdk.Range
 	for _, r := range s.f.Present() {
 		for i := r.Start; i < r.End; {
@@ -425,6 +431,11 @@ func (p *peer) handle(id uint64, m wire.Message) error {
 	switch m := m.(type) {
 	case *wire.Sync:
 		p.mu.Lock()
+		if m.Fork != ch.remoteHead.Fork {
+			// What the peer announced belongs to its previous fork; it
+			// announces again.
+			ch.remoteHave = bitfield.Bitfield{}
+		}
 		ch.remoteHead = sdk.Head{Fork: m.Fork, Length: m.Length}
 		p.mu.Unlock()
 		p.pump(ch)
@@ -643,6 +654,12 @@ func (p *peer) pump(ch *channel) {
 	defer p.mu.Unlock()
 	if ch.remoteID == 0 || ch.rejected {
 		return
+	}
+	if ch.remoteHead.Fork > f.Head().Fork {
+		// The writer truncated: what we hold may not be part of the new
+		// fork, and the first answer replaces it, so ask as if we held
+		// nothing.
+		held = &bitfield.Bitfield{}
 	}
 	limit := ch.remoteHead.Length
 	next := uint64(0)

@@ -53,8 +53,98 @@ type transportServer struct {
 
 	mu        sync.Mutex
 	lastID    uint64 // listeners and connections share the id space; 0 is never used
-	listeners map[uint64]sdk.Listener
+	listeners map[uint64]*servedListener
 	unclaimed map[uint64]*unclaimedConn
+}
+
+// servedListener accepts on its own, so that no connection is lost when a
+// host's Accept call is cancelled while a connection arrives: accepted
+// connections wait in a queue for the next call.
+type servedListener struct {
+	l     sdk.Listener
+	ready chan struct{} // signalled when the queue or err changes
+
+	mu    sync.Mutex
+	queue []sdk.Conn
+	err   error // why accepting ended
+}
+
+func newServedListener(l sdk.Listener) *servedListener {
+	s := &servedListener{l: l, ready: make(chan struct{}, 1)}
+	go s.loop()
+	return s
+}
+
+func (s *servedListener) loop() {
+	for {
+		c, err := s.l.Accept(context.Background())
+		s.mu.Lock()
+		if err != nil {
+			s.err = err
+		} else {
+			s.queue = append(s.queue, c)
+		}
+		s.mu.Unlock()
+		s.signal()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *servedListener) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// next waits for the next accepted connection.
+func (s *servedListener) next(ctx context.Context) (sdk.Conn, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			c := s.queue[0]
+			s.queue = s.queue[1:]
+			more := len(s.queue) > 0
+			s.mu.Unlock()
+			if more {
+				s.signal() // another waiting call may take the next one
+			}
+			return c, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// putBack returns a connection whose call was given up on to the front
+// of the queue.
+func (s *servedListener) putBack(c sdk.Conn) {
+	s.mu.Lock()
+	s.queue = append([]sdk.Conn{c}, s.queue...)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// drop closes the connections nobody accepted; the listener itself is
+// closed by its owner.
+func (s *servedListener) drop() {
+	s.mu.Lock()
+	q := s.queue
+	s.queue = nil
+	s.mu.Unlock()
+	for _, c := range q {
+		c.Close()
+	}
 }
 
 // unclaimedConn is a connection waiting for its Stream call.
@@ -67,7 +157,7 @@ func newTransportServer(srv *server) pb.TransportServer {
 	return &transportServer{
 		srv:          srv,
 		claimTimeout: claimTimeout,
-		listeners:    make(map[uint64]sdk.Listener),
+		listeners:    make(map[uint64]*servedListener),
 		unclaimed:    make(map[uint64]*unclaimedConn),
 	}
 }
@@ -129,7 +219,7 @@ func (t *transportServer) Listen(ctx context.Context, req *pb.Addr) (*pb.Listene
 	t.mu.Lock()
 	t.lastID++
 	id := t.lastID
-	t.listeners[id] = l
+	t.listeners[id] = newServedListener(l)
 	t.mu.Unlock()
 	return &pb.ListenerInfo{Listener: id, Addr: l.Addr().Bytes()}, nil
 }
@@ -141,8 +231,12 @@ func (t *transportServer) Accept(ctx context.Context, req *pb.IDRequest) (*pb.Co
 	if l == nil {
 		return nil, toStatus(errListenerGone(req.GetId()))
 	}
-	conn, err := l.Accept(ctx)
+	conn, err := l.next(ctx)
 	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := ctx.Err(); err != nil {
+		l.putBack(conn) // for the next Accept
 		return nil, toStatus(err)
 	}
 	return t.offer(ctx, conn)
@@ -159,7 +253,9 @@ func (t *transportServer) CloseListener(_ context.Context, req *pb.IDRequest) (*
 	if l == nil {
 		return &pb.Empty{}, nil
 	}
-	return &pb.Empty{}, toStatus(l.Close())
+	err := l.l.Close()
+	l.drop()
+	return &pb.Empty{}, toStatus(err)
 }
 
 // errListenerGone: ids are never reused, so an unknown one is a listener
@@ -291,12 +387,15 @@ func (t *transportServer) Close(context.Context, *pb.Empty) (*pb.Empty, error) {
 	// The transport closes what it opened; the registry just forgets it.
 	err = tr.Close()
 	t.mu.Lock()
-	unclaimed := t.unclaimed
-	t.listeners = make(map[uint64]sdk.Listener)
+	unclaimed, listeners := t.unclaimed, t.listeners
+	t.listeners = make(map[uint64]*servedListener)
 	t.unclaimed = make(map[uint64]*unclaimedConn)
 	t.mu.Unlock()
 	for _, u := range unclaimed {
 		u.timer.Stop()
+	}
+	for _, l := range listeners {
+		l.drop()
 	}
 	return &pb.Empty{}, toStatus(err)
 }
@@ -402,7 +501,7 @@ func (t *transportClient) Listen(ctx context.Context, addr ma.Multiaddr) (sdk.Li
 	if err != nil {
 		return nil, fmt.Errorf("transport plugin: listener %d has a bad address: %w: %w", info.GetListener(), sdk.ErrCorrupt, err)
 	}
-	return &listenerClient{t: t, id: info.GetListener(), addr: laddr}, nil
+	return newListenerClient(t, info.GetListener(), laddr), nil
 }
 
 // Close closes the connections opened through t, then has the plugin
@@ -547,20 +646,66 @@ type listenerClient struct {
 	t    *transportClient
 	id   uint64
 	addr ma.Multiaddr
+
+	// One Accept call to the plugin is always under way, from loop, on
+	// a context of the listener's own: a caller that gives up on Accept
+	// must not make an answer already on its way get lost.
+	stop  context.CancelFunc
+	conns chan sdk.Conn
+	done  chan struct{} // closed when loop ends; err says why
+	err   error
+}
+
+func newListenerClient(t *transportClient, id uint64, addr ma.Multiaddr) *listenerClient {
+	ctx, stop := context.WithCancel(context.Background())
+	l := &listenerClient{t: t, id: id, addr: addr, stop: stop, conns: make(chan sdk.Conn), done: make(chan struct{})}
+	go l.loop(ctx)
+	return l
+}
+
+func (l *listenerClient) loop(ctx context.Context) {
+	defer close(l.done)
+	for {
+		info, err := l.t.c.Accept(ctx, &pb.IDRequest{Id: l.id})
+		if err != nil {
+			l.err = fromCall(ctx, err)
+			if ctx.Err() != nil {
+				l.err = fmt.Errorf("transport plugin: listener %d: %w", l.id, sdk.ErrClosed)
+			}
+			return
+		}
+		c, err := l.t.attach(info)
+		if err != nil {
+			l.err = err
+			return
+		}
+		select {
+		case l.conns <- c:
+		case <-ctx.Done():
+			c.Close()
+			l.err = fmt.Errorf("transport plugin: listener %d: %w", l.id, sdk.ErrClosed)
+			return
+		}
+	}
 }
 
 func (l *listenerClient) Accept(ctx context.Context) (sdk.Conn, error) {
-	info, err := l.t.c.Accept(ctx, &pb.IDRequest{Id: l.id})
-	if err != nil {
-		return nil, fromCall(ctx, err)
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return l.t.attach(info)
 }
 
 func (l *listenerClient) Addr() ma.Multiaddr { return l.addr }
 
 func (l *listenerClient) Close() error {
 	_, err := l.t.c.CloseListener(context.Background(), &pb.IDRequest{Id: l.id})
+	l.stop()
+	<-l.done
 	return fromStatus(err)
 }
 
