@@ -9,6 +9,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/codrive/codrive/sdk"
+	"github.com/codrive/codrive/sdk/flattree"
 )
 
 // Leaves, parents and tree hashes are BLAKE3 hashes under three different
@@ -84,6 +85,21 @@ func (h *hasher) parentNode(parent uint64, left, right sdk.Node) sdk.Node {
 	n := sdk.Node{Index: parent, Size: left.Size + right.Size}
 	h.parent.Sum(n.Hash[:0])
 	return n
+}
+
+// addLeaf grows a tree by one leaf: roots are the tree's roots, with
+// strictly decreasing depths, and the leaf merges with every root of its
+// own depth, as a carry does in binary addition. It returns the new roots
+// and out with the leaf and every parent it made appended.
+func (h *hasher) addLeaf(roots []sdk.Node, leaf sdk.Node, out []sdk.Node) ([]sdk.Node, []sdk.Node) {
+	out = append(out, leaf)
+	roots = append(roots, leaf)
+	for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
+		p := h.parentNode(flattree.Parent(roots[n-2].Index), roots[n-2], roots[n-1])
+		out = append(out, p)
+		roots = append(roots[:n-2], p)
+	}
+	return roots, out
 }
 
 // TreeHash returns the hash of a tree given its roots, left to right. It is

@@ -259,16 +259,7 @@ func (f *Feed) Append(ctx context.Context, blocks ...[]byte) (uint64, error) {
 	h := hasherPool.Get().(*hasher)
 	for k, leaf := range hashLeaves(start, blocks) {
 		batch.Blocks[k] = sdk.Block{Index: start + uint64(k), Data: blocks[k]}
-		batch.Nodes = append(batch.Nodes, leaf)
-		roots = append(roots, leaf)
-		// Roots have strictly decreasing depths; a new leaf merges with
-		// every root of its own depth, as in binary addition.
-		for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
-			l, r := roots[n-2], roots[n-1]
-			p := h.parentNode(flattree.Parent(l.Index), l, r)
-			batch.Nodes = append(batch.Nodes, p)
-			roots = append(roots[:n-2], p)
-		}
+		roots, batch.Nodes = h.addLeaf(roots, leaf, batch.Nodes)
 	}
 	hasherPool.Put(h)
 	length := start + uint64(len(blocks))
@@ -723,13 +714,7 @@ func (f *Feed) verifyWhole(ctx context.Context) error {
 	defer hasherPool.Put(h)
 	err := f.streamBlocks(ctx, 0, f.head.Length, func(first uint64, blocks [][]byte) error {
 		for _, leaf := range hashLeaves(first, blocks) {
-			built = append(built, leaf)
-			roots = append(roots, leaf)
-			for n := len(roots); n >= 2 && flattree.Depth(roots[n-2].Index) == flattree.Depth(roots[n-1].Index); n = len(roots) {
-				p := h.parentNode(flattree.Parent(roots[n-2].Index), roots[n-2], roots[n-1])
-				built = append(built, p)
-				roots = append(roots[:n-2], p)
-			}
+			roots, built = h.addLeaf(roots, leaf, built)
 		}
 		if len(built) >= batchNodes {
 			batches <- built
