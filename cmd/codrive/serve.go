@@ -24,7 +24,6 @@ import (
 	"github.com/codrive/codrive/host/swarm"
 	"github.com/codrive/codrive/sdk"
 	"github.com/codrive/codrive/sdk/plugin"
-	"github.com/codrive/codrive/transports/tcp"
 )
 
 // defaultListen is where feed serve listens without --listen: loopback
@@ -414,13 +413,10 @@ func (h *host) Close() error {
 	return errors.Join(errs...)
 }
 
-// openTransport resolves a transport name as the plugin loader does (a
-// path, then a builtin, then a plugin binary in the plugin directories),
-// with the TCP transport compiled in as the builtin "tcp".
+// openTransport resolves a transport name as the plugin loader does: a
+// path, then a builtin (such as "tcp"), then a plugin binary in the plugin
+// directories.
 func openTransport(ctx context.Context, l *plugins.Loader, name string) (sdk.Transport, error) {
-	if name == "tcp" {
-		return tcp.New(), nil
-	}
 	return l.Transport(ctx, name, plugin.Config{})
 }
 

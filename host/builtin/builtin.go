@@ -11,6 +11,7 @@ import (
 	"github.com/codrive/codrive/sdk/plugin"
 	"github.com/codrive/codrive/storage/disk"
 	"github.com/codrive/codrive/storage/memory"
+	"github.com/codrive/codrive/transports/tcp"
 )
 
 // Version is the version of codrive and of its builtins and plugins.
@@ -21,6 +22,10 @@ func Plugins() []plugins.Builtin {
 	return []plugins.Builtin{
 		storage("memory", OpenMemory),
 		storage("disk", OpenDisk, plugin.FeaturePersistent),
+		{
+			Info: plugin.Info{Kind: plugin.KindTransport, Name: "tcp", Version: Version},
+			Open: func(plugin.Config) (any, error) { return tcp.New(), nil },
+		},
 	}
 }
 
