@@ -12,6 +12,9 @@ type ClockEntry struct {
 // VectorClock lists, for every writer an entry's author had seen, how much
 // of that writer's feed it had seen. Entries are sorted by writer key and a
 // writer that is absent counts as length 0.
+//
+// A candidate's clock need not name its own writer: a writer has always
+// seen its own earlier entries, which its sequence numbers order.
 type VectorClock []ClockEntry
 
 // Candidate is one writer's version of a path, as the union view sees it.

@@ -6,6 +6,8 @@ package builtin
 import (
 	"fmt"
 
+	"github.com/codrive/codrive/conflict/mtime"
+	"github.com/codrive/codrive/conflict/vclock"
 	"github.com/codrive/codrive/host/plugins"
 	"github.com/codrive/codrive/sdk"
 	"github.com/codrive/codrive/sdk/plugin"
@@ -26,6 +28,8 @@ func Plugins() []plugins.Builtin {
 			Info: plugin.Info{Kind: plugin.KindTransport, Name: "tcp", Version: Version},
 			Open: func(plugin.Config) (any, error) { return tcp.New(), nil },
 		},
+		resolver("mtime", mtime.New),
+		resolver("vclock", vclock.New),
 	}
 }
 
@@ -33,6 +37,14 @@ func storage(name string, open func(plugin.Config) (sdk.Storage, error), feature
 	return plugins.Builtin{
 		Info: plugin.Info{Kind: plugin.KindStorage, Name: name, Version: Version, Features: features},
 		Open: func(c plugin.Config) (any, error) { return open(c) },
+	}
+}
+
+// resolver lists a resolver; none of them takes configuration.
+func resolver(name string, newResolver func() sdk.Resolver) plugins.Builtin {
+	return plugins.Builtin{
+		Info: plugin.Info{Kind: plugin.KindResolver, Name: name, Version: Version},
+		Open: func(plugin.Config) (any, error) { return newResolver(), nil },
 	}
 }
 
