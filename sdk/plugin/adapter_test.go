@@ -198,9 +198,6 @@ func TestPackingRejectsBadSizes(t *testing.T) {
 	if _, err := unpackNodes(make([]byte, nodeSize+1)); !errors.Is(err, sdk.ErrInvalid) {
 		t.Errorf("unpackNodes of a partial node: %v", err)
 	}
-	if _, err := unpackClock(make([]byte, clockEntrySize-1)); !errors.Is(err, sdk.ErrInvalid) {
-		t.Errorf("unpackClock of a partial entry: %v", err)
-	}
 	nodes := []sdk.Node{{Index: 1, Size: 2, Hash: sdk.Hash{3}}, {Index: 1 << 60, Size: 1 << 40}}
 	got, err := unpackNodes(packNodes(nodes))
 	if err != nil {

@@ -23,138 +23,36 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-type Candidate struct {
-	state     protoimpl.MessageState `protogen:"open.v1"`
-	Writer    []byte                 `protobuf:"bytes,1,opt,name=writer,proto3" json:"writer,omitempty"`
-	Seq       uint64                 `protobuf:"varint,2,opt,name=seq,proto3" json:"seq,omitempty"`
-	WallClock int64                  `protobuf:"varint,3,opt,name=wall_clock,json=wallClock,proto3" json:"wall_clock,omitempty"`
-	// clock is the vector clock packed as 40-byte entries: the writer key,
-	// then the length as a little-endian uint64.
-	Clock         []byte `protobuf:"bytes,4,opt,name=clock,proto3" json:"clock,omitempty"`
-	Tombstone     bool   `protobuf:"varint,5,opt,name=tombstone,proto3" json:"tombstone,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Candidate) Reset() {
-	*x = Candidate{}
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Candidate) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Candidate) ProtoMessage() {}
-
-func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
-func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *Candidate) GetWriter() []byte {
-	if x != nil {
-		return x.Writer
-	}
-	return nil
-}
-
-func (x *Candidate) GetSeq() uint64 {
-	if x != nil {
-		return x.Seq
-	}
-	return 0
-}
-
-func (x *Candidate) GetWallClock() int64 {
-	if x != nil {
-		return x.WallClock
-	}
-	return 0
-}
-
-func (x *Candidate) GetClock() []byte {
-	if x != nil {
-		return x.Clock
-	}
-	return nil
-}
-
-func (x *Candidate) GetTombstone() bool {
-	if x != nil {
-		return x.Tombstone
-	}
-	return false
-}
-
-type CandidateSet struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Candidates    []*Candidate           `protobuf:"bytes,1,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *CandidateSet) Reset() {
-	*x = CandidateSet{}
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *CandidateSet) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*CandidateSet) ProtoMessage() {}
-
-func (x *CandidateSet) ProtoReflect() protoreflect.Message {
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use CandidateSet.ProtoReflect.Descriptor instead.
-func (*CandidateSet) Descriptor() ([]byte, []int) {
-	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *CandidateSet) GetCandidates() []*Candidate {
-	if x != nil {
-		return x.Candidates
-	}
-	return nil
-}
-
+// ResolveRequest is a batch of candidate sets, sent column by column:
+// repeated numbers are packed, so a candidate costs a few bytes instead of
+// a message of its own, and every writer key and vector clock is sent once
+// however many candidates share it. A listing of 10,000 paths held by 10
+// writers is one call of about 2 MB rather than 20.
 type ResolveRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sets          []*CandidateSet        `protobuf:"bytes,1,rep,name=sets,proto3" json:"sets,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// writers are the distinct writer keys, 32 bytes each, concatenated.
+	Writers []byte `protobuf:"bytes,1,opt,name=writers,proto3" json:"writers,omitempty"`
+	// clocks are the distinct vector clocks. Each is a sequence of entries,
+	// an entry being the writer's index in writers then the length, both
+	// as unsigned varints.
+	Clocks [][]byte `protobuf:"bytes,2,rep,name=clocks,proto3" json:"clocks,omitempty"`
+	// set_sizes holds the number of candidates of each set, in order; every
+	// set has at least one.
+	SetSizes []uint32 `protobuf:"varint,3,rep,packed,name=set_sizes,json=setSizes,proto3" json:"set_sizes,omitempty"`
+	// The columns below hold one value per candidate, the sets one after
+	// the other.
+	Writer        []uint32 `protobuf:"varint,4,rep,packed,name=writer,proto3" json:"writer,omitempty"` // index into writers
+	Seq           []uint64 `protobuf:"varint,5,rep,packed,name=seq,proto3" json:"seq,omitempty"`
+	WallClock     []int64  `protobuf:"varint,6,rep,packed,name=wall_clock,json=wallClock,proto3" json:"wall_clock,omitempty"`
+	Clock         []uint32 `protobuf:"varint,7,rep,packed,name=clock,proto3" json:"clock,omitempty"` // index into clocks
+	Tombstone     []bool   `protobuf:"varint,8,rep,packed,name=tombstone,proto3" json:"tombstone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ResolveRequest) Reset() {
 	*x = ResolveRequest{}
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[2]
+	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -166,7 +64,7 @@ func (x *ResolveRequest) String() string {
 func (*ResolveRequest) ProtoMessage() {}
 
 func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[2]
+	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -179,78 +77,81 @@ func (x *ResolveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveRequest.ProtoReflect.Descriptor instead.
 func (*ResolveRequest) Descriptor() ([]byte, []int) {
-	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{2}
+	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *ResolveRequest) GetSets() []*CandidateSet {
+func (x *ResolveRequest) GetWriters() []byte {
 	if x != nil {
-		return x.Sets
+		return x.Writers
 	}
 	return nil
 }
 
-type Resolution struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Winner        uint32                 `protobuf:"varint,1,opt,name=winner,proto3" json:"winner,omitempty"`
-	Concurrent    []uint32               `protobuf:"varint,2,rep,packed,name=concurrent,proto3" json:"concurrent,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Resolution) Reset() {
-	*x = Resolution{}
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Resolution) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Resolution) ProtoMessage() {}
-
-func (x *Resolution) ProtoReflect() protoreflect.Message {
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[3]
+func (x *ResolveRequest) GetClocks() [][]byte {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Resolution.ProtoReflect.Descriptor instead.
-func (*Resolution) Descriptor() ([]byte, []int) {
-	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *Resolution) GetWinner() uint32 {
-	if x != nil {
-		return x.Winner
-	}
-	return 0
-}
-
-func (x *Resolution) GetConcurrent() []uint32 {
-	if x != nil {
-		return x.Concurrent
+		return x.Clocks
 	}
 	return nil
 }
 
+func (x *ResolveRequest) GetSetSizes() []uint32 {
+	if x != nil {
+		return x.SetSizes
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetWriter() []uint32 {
+	if x != nil {
+		return x.Writer
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetSeq() []uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetWallClock() []int64 {
+	if x != nil {
+		return x.WallClock
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetClock() []uint32 {
+	if x != nil {
+		return x.Clock
+	}
+	return nil
+}
+
+func (x *ResolveRequest) GetTombstone() []bool {
+	if x != nil {
+		return x.Tombstone
+	}
+	return nil
+}
+
+// ResolveResponse holds the verdicts, one per set, in order.
 type ResolveResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Resolutions   []*Resolution          `protobuf:"bytes,1,rep,name=resolutions,proto3" json:"resolutions,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// winner is the index, within its set, of each set's winner.
+	Winner []uint32 `protobuf:"varint,1,rep,packed,name=winner,proto3" json:"winner,omitempty"`
+	// concurrent_counts says how many values of concurrent belong to each
+	// set, in order.
+	ConcurrentCounts []uint32 `protobuf:"varint,2,rep,packed,name=concurrent_counts,json=concurrentCounts,proto3" json:"concurrent_counts,omitempty"`
+	Concurrent       []uint32 `protobuf:"varint,3,rep,packed,name=concurrent,proto3" json:"concurrent,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *ResolveResponse) Reset() {
 	*x = ResolveResponse{}
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[4]
+	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -262,7 +163,7 @@ func (x *ResolveResponse) String() string {
 func (*ResolveResponse) ProtoMessage() {}
 
 func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[4]
+	mi := &file_codrive_plugin_v1_resolver_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -275,12 +176,26 @@ func (x *ResolveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveResponse.ProtoReflect.Descriptor instead.
 func (*ResolveResponse) Descriptor() ([]byte, []int) {
-	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{4}
+	return file_codrive_plugin_v1_resolver_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *ResolveResponse) GetResolutions() []*Resolution {
+func (x *ResolveResponse) GetWinner() []uint32 {
 	if x != nil {
-		return x.Resolutions
+		return x.Winner
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetConcurrentCounts() []uint32 {
+	if x != nil {
+		return x.ConcurrentCounts
+	}
+	return nil
+}
+
+func (x *ResolveResponse) GetConcurrent() []uint32 {
+	if x != nil {
+		return x.Concurrent
 	}
 	return nil
 }
@@ -289,28 +204,23 @@ var File_codrive_plugin_v1_resolver_proto protoreflect.FileDescriptor
 
 const file_codrive_plugin_v1_resolver_proto_rawDesc = "" +
 	"\n" +
-	" codrive/plugin/v1/resolver.proto\x12\x11codrive.plugin.v1\"\x88\x01\n" +
-	"\tCandidate\x12\x16\n" +
-	"\x06writer\x18\x01 \x01(\fR\x06writer\x12\x10\n" +
-	"\x03seq\x18\x02 \x01(\x04R\x03seq\x12\x1d\n" +
+	" codrive/plugin/v1/resolver.proto\x12\x11codrive.plugin.v1\"\xdc\x01\n" +
+	"\x0eResolveRequest\x12\x18\n" +
+	"\awriters\x18\x01 \x01(\fR\awriters\x12\x16\n" +
+	"\x06clocks\x18\x02 \x03(\fR\x06clocks\x12\x1b\n" +
+	"\tset_sizes\x18\x03 \x03(\rR\bsetSizes\x12\x16\n" +
+	"\x06writer\x18\x04 \x03(\rR\x06writer\x12\x10\n" +
+	"\x03seq\x18\x05 \x03(\x04R\x03seq\x12\x1d\n" +
 	"\n" +
-	"wall_clock\x18\x03 \x01(\x03R\twallClock\x12\x14\n" +
-	"\x05clock\x18\x04 \x01(\fR\x05clock\x12\x1c\n" +
-	"\ttombstone\x18\x05 \x01(\bR\ttombstone\"L\n" +
-	"\fCandidateSet\x12<\n" +
+	"wall_clock\x18\x06 \x03(\x03R\twallClock\x12\x14\n" +
+	"\x05clock\x18\a \x03(\rR\x05clock\x12\x1c\n" +
+	"\ttombstone\x18\b \x03(\bR\ttombstone\"v\n" +
+	"\x0fResolveResponse\x12\x16\n" +
+	"\x06winner\x18\x01 \x03(\rR\x06winner\x12+\n" +
+	"\x11concurrent_counts\x18\x02 \x03(\rR\x10concurrentCounts\x12\x1e\n" +
 	"\n" +
-	"candidates\x18\x01 \x03(\v2\x1c.codrive.plugin.v1.CandidateR\n" +
-	"candidates\"E\n" +
-	"\x0eResolveRequest\x123\n" +
-	"\x04sets\x18\x01 \x03(\v2\x1f.codrive.plugin.v1.CandidateSetR\x04sets\"D\n" +
-	"\n" +
-	"Resolution\x12\x16\n" +
-	"\x06winner\x18\x01 \x01(\rR\x06winner\x12\x1e\n" +
-	"\n" +
-	"concurrent\x18\x02 \x03(\rR\n" +
-	"concurrent\"R\n" +
-	"\x0fResolveResponse\x12?\n" +
-	"\vresolutions\x18\x01 \x03(\v2\x1d.codrive.plugin.v1.ResolutionR\vresolutions2\\\n" +
+	"concurrent\x18\x03 \x03(\rR\n" +
+	"concurrent2\\\n" +
 	"\bResolver\x12P\n" +
 	"\aResolve\x12!.codrive.plugin.v1.ResolveRequest\x1a\".codrive.plugin.v1.ResolveResponseB3Z1github.com/codrive/codrive/sdk/plugin/internal/pbb\x06proto3"
 
@@ -326,25 +236,19 @@ func file_codrive_plugin_v1_resolver_proto_rawDescGZIP() []byte {
 	return file_codrive_plugin_v1_resolver_proto_rawDescData
 }
 
-var file_codrive_plugin_v1_resolver_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_codrive_plugin_v1_resolver_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_codrive_plugin_v1_resolver_proto_goTypes = []any{
-	(*Candidate)(nil),       // 0: codrive.plugin.v1.Candidate
-	(*CandidateSet)(nil),    // 1: codrive.plugin.v1.CandidateSet
-	(*ResolveRequest)(nil),  // 2: codrive.plugin.v1.ResolveRequest
-	(*Resolution)(nil),      // 3: codrive.plugin.v1.Resolution
-	(*ResolveResponse)(nil), // 4: codrive.plugin.v1.ResolveResponse
+	(*ResolveRequest)(nil),  // 0: codrive.plugin.v1.ResolveRequest
+	(*ResolveResponse)(nil), // 1: codrive.plugin.v1.ResolveResponse
 }
 var file_codrive_plugin_v1_resolver_proto_depIdxs = []int32{
-	0, // 0: codrive.plugin.v1.CandidateSet.candidates:type_name -> codrive.plugin.v1.Candidate
-	1, // 1: codrive.plugin.v1.ResolveRequest.sets:type_name -> codrive.plugin.v1.CandidateSet
-	3, // 2: codrive.plugin.v1.ResolveResponse.resolutions:type_name -> codrive.plugin.v1.Resolution
-	2, // 3: codrive.plugin.v1.Resolver.Resolve:input_type -> codrive.plugin.v1.ResolveRequest
-	4, // 4: codrive.plugin.v1.Resolver.Resolve:output_type -> codrive.plugin.v1.ResolveResponse
-	4, // [4:5] is the sub-list for method output_type
-	3, // [3:4] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0, // 0: codrive.plugin.v1.Resolver.Resolve:input_type -> codrive.plugin.v1.ResolveRequest
+	1, // 1: codrive.plugin.v1.Resolver.Resolve:output_type -> codrive.plugin.v1.ResolveResponse
+	1, // [1:2] is the sub-list for method output_type
+	0, // [0:1] is the sub-list for method input_type
+	0, // [0:0] is the sub-list for extension type_name
+	0, // [0:0] is the sub-list for extension extendee
+	0, // [0:0] is the sub-list for field type_name
 }
 
 func init() { file_codrive_plugin_v1_resolver_proto_init() }
@@ -358,7 +262,7 @@ func file_codrive_plugin_v1_resolver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_codrive_plugin_v1_resolver_proto_rawDesc), len(file_codrive_plugin_v1_resolver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
