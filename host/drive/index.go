@@ -34,6 +34,8 @@ type Index struct {
 	// mounts counts live mount entries, so readers skip looking for
 	// mount points in drives that have none.
 	mounts int
+	// symlinks counts live symlinks, for the same reason.
+	symlinks int
 	// lastClock is the clock of the last entry applied: the next entry
 	// usually has the same one (its writer saw nothing new in between),
 	// and then shares it, which saves memory and lets the clock be sent
@@ -108,8 +110,14 @@ func (x *Index) Apply(seq uint64, e *Entry) {
 	if existed && prev.Kind == KindMount {
 		x.mounts--
 	}
-	if e.Kind == KindMount {
+	if existed && prev.Kind == KindSymlink {
+		x.symlinks--
+	}
+	switch e.Kind {
+	case KindMount:
 		x.mounts++
+	case KindSymlink:
+		x.symlinks++
 	}
 	if d := counted(e) - counted(prev.Entry); d != 0 {
 		for ; pd != nil; pd = pd.parent {
@@ -230,6 +238,9 @@ func (x *Index) Walk(p string, fn func(Node) bool) bool {
 
 // Mounts counts the live mount entries.
 func (x *Index) Mounts() int { return x.mounts }
+
+// Symlinks counts the live symlink entries.
+func (x *Index) Symlinks() int { return x.symlinks }
 
 // MaxWallClock is the largest wall clock of any entry applied.
 func (x *Index) MaxWallClock() int64 { return x.maxWall }
