@@ -50,6 +50,8 @@ func commands() map[string]command {
 			"compare each storage builtin and as a plugin process", benchPlugin},
 		"bench append": {"bench append [--json] [--blocks N] [--dir DIR]",
 			"measure append and verify throughput, memory and disk", benchAppend},
+		"bench drive": {"bench drive [--json] [--files N] [--listing N] [--writers N] [--entries N] [--resolver NAME]",
+			"measure the file-system layer: files, stat, merged listings, opening a large drive", benchDrive},
 		"bench replicate": {"bench replicate [--json] [--blocks N] [--large M] [--plugin-dir DIR]...",
 			"measure replication between two processes over loopback TCP", benchReplicate},
 		// The benchmark's second process; hidden from help by the "_".
