@@ -6,6 +6,10 @@ package builtin
 import (
 	"fmt"
 
+	"github.com/codrive/codrive/auth/allow"
+	"github.com/codrive/codrive/auth/allowlist"
+	"github.com/codrive/codrive/auth/deny"
+	"github.com/codrive/codrive/auth/invite"
 	"github.com/codrive/codrive/conflict/mtime"
 	"github.com/codrive/codrive/conflict/vclock"
 	"github.com/codrive/codrive/host/plugins"
@@ -30,6 +34,10 @@ func Plugins() []plugins.Builtin {
 		},
 		resolver("mtime", mtime.New),
 		resolver("vclock", vclock.New),
+		auth("deny", deny.Open),
+		auth("allow", allow.Open),
+		auth("allowlist", allowlist.Open),
+		auth("invite", invite.Open),
 	}
 }
 
@@ -45,6 +53,16 @@ func resolver(name string, newResolver func() sdk.Resolver) plugins.Builtin {
 	return plugins.Builtin{
 		Info: plugin.Info{Kind: plugin.KindResolver, Name: name, Version: Version},
 		Open: func(plugin.Config) (any, error) { return newResolver(), nil },
+	}
+}
+
+// auth lists an auth policy, opened by its package's Open: deny (the
+// default) and allow take no configuration, allowlist takes "file" and
+// invite "secret" or "secret-file".
+func auth(name string, open func(plugin.Config) (sdk.AuthPolicy, error)) plugins.Builtin {
+	return plugins.Builtin{
+		Info: plugin.Info{Kind: plugin.KindAuth, Name: name, Version: Version},
+		Open: func(c plugin.Config) (any, error) { return open(c) },
 	}
 }
 

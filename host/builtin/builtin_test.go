@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/codrive/codrive/conformance/authtest"
+	"github.com/codrive/codrive/conformance/authtest/shipped"
 	"github.com/codrive/codrive/conformance/resolvertest"
 	"github.com/codrive/codrive/host/builtin"
 	"github.com/codrive/codrive/host/plugins"
@@ -41,6 +43,44 @@ func TestResolvers(t *testing.T) {
 				return r
 			}, tt.opts)
 		})
+	}
+}
+
+// TestAuthPolicies: the builtin auth policies are listed under their
+// names and pass the auth suite as the loader hands them out, opened
+// from configuration.
+func TestAuthPolicies(t *testing.T) {
+	l := plugins.New(plugins.Config{Builtins: builtin.Plugins()})
+	t.Cleanup(func() { l.Close() })
+	for _, name := range shipped.Names {
+		t.Run(name, func(t *testing.T) {
+			info, ok := find(plugin.KindAuth, name)
+			if !ok {
+				t.Fatalf("no builtin auth policy %q", name)
+			}
+			if diff := cmp.Diff(plugin.Info{Kind: plugin.KindAuth, Name: name, Version: builtin.Version}, info); diff != "" {
+				t.Errorf("Info (-want +got):\n%s", diff)
+			}
+			h := shipped.Harness(t, name)
+			h.Open = func(t *testing.T, cfg plugin.Config) (sdk.AuthPolicy, error) {
+				return l.AuthPolicy(t.Context(), name, cfg)
+			}
+			authtest.Run(t, h)
+		})
+	}
+}
+
+// TestAuthPoliciesListed: every auth builtin is one the suite knows,
+// so none goes unchecked.
+func TestAuthPoliciesListed(t *testing.T) {
+	var got []string
+	for _, b := range builtin.Plugins() {
+		if b.Info.Kind == plugin.KindAuth {
+			got = append(got, b.Info.Name)
+		}
+	}
+	if diff := cmp.Diff(shipped.Names, got); diff != "" {
+		t.Errorf("auth builtins (-shipped +builtin):\n%s", diff)
 	}
 }
 
