@@ -184,3 +184,33 @@ func hashLeaves(start uint64, blocks [][]byte) []sdk.Node {
 	wg.Wait()
 	return leaves
 }
+
+// messageContext starts every message signed with SignMessage; heads'
+// signatures start with signContext instead, so neither can be passed off
+// as the other.
+const messageContext = "codrive feed message v1\x00"
+
+func messageSignable(context string, msg []byte) []byte {
+	buf := make([]byte, 0, len(messageContext)+binary.MaxVarintLen64+len(context)+len(msg))
+	buf = append(buf, messageContext...)
+	buf = binary.AppendUvarint(buf, uint64(len(context)))
+	buf = append(buf, context...)
+	return append(buf, msg...)
+}
+
+// SignMessage signs msg with the feed's secret key, for the purpose that
+// context names (such as "codrive auth request"), so that the holder of
+// the feed's key can prove it outside the feed. It fails with
+// ErrReadOnly if this host does not hold the key.
+func (f *Feed) SignMessage(context string, msg []byte) ([]byte, error) {
+	if f.secret == nil {
+		return nil, ErrReadOnly
+	}
+	return ed25519.Sign(f.secret, messageSignable(context, msg)), nil
+}
+
+// VerifyMessage reports whether sig is the signature SignMessage makes of
+// msg for context with the secret key of the feed key.
+func VerifyMessage(key sdk.FeedKey, context string, msg, sig []byte) bool {
+	return len(sig) == ed25519.SignatureSize && ed25519.Verify(key[:], messageSignable(context, msg), sig)
+}
