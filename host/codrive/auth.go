@@ -1,0 +1,288 @@
+package codrive
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/codrive/codrive/host/feed"
+	"github.com/codrive/codrive/sdk"
+)
+
+// The extension messages of authorization requests, on the co-drive's
+// primary feed. A request carries the writer key to add, a signature
+// made with that key, and the requester's proof (such as an invite
+// code); it arrives with the requester's authenticated peer key, which
+// the signature also covers, so it cannot be replayed by another peer.
+// A reply says what the answering peer did. A grant is believed only when
+// the authorizing entry arrives by replication.
+const (
+	extRequest     = "codrive/auth-request"
+	extReply       = "codrive/auth-reply"
+	requestContext = "codrive auth request v1"
+	messageVersion = 1
+	// MaxProof bounds the proof a request may carry.
+	MaxProof = 4096
+	// maxReason bounds a reply's reason.
+	maxReason = 1024
+	// maxDeciding bounds the requests decided at once; more are
+	// answered as errors rather than queued.
+	maxDeciding = 8
+	// decideTimeout bounds an auth policy's decision.
+	decideTimeout = 30 * time.Second
+)
+
+// Reply statuses.
+const (
+	replyGranted   byte = 1
+	replyDenied    byte = 2
+	replyNotWriter byte = 3
+	replyError     byte = 4
+)
+
+// authState is the co-drive's side of authorization requests.
+type authState struct {
+	// updateMu serialises writer-set updates.
+	updateMu sync.Mutex
+
+	mu      sync.Mutex
+	replies chan reply // set while a request of this peer is pending
+	busy    int
+}
+
+type reply struct {
+	from   sdk.PeerKey
+	status byte
+	reason string
+}
+
+// signed is what a request's signature covers.
+func signed(drive, writer sdk.FeedKey, peer sdk.PeerKey, proof []byte) []byte {
+	b := make([]byte, 0, 3*sdk.KeySize+len(proof))
+	b = append(b, drive[:]...)
+	b = append(b, writer[:]...)
+	b = append(b, peer[:]...)
+	return append(b, proof...)
+}
+
+// RequestAuthorization asks the connected peers to add this peer's writer
+// key to the writer set, with proof for their auth policies, and waits
+// until the entry that adds it arrives (nil), the writers that answered
+// all denied (ErrDenied, with their reason), no connected peer is a writer
+// (ErrNoWriter), or Config.AuthTimeout passes (ErrAuthTimeout).
+func (c *CoDrive) RequestAuthorization(ctx context.Context, proof []byte) error {
+	if c.IsWriter() {
+		return nil
+	}
+	if len(proof) > MaxProof {
+		return fmt.Errorf("codrive: proof of %d bytes, over %d: %w", len(proof), MaxProof, sdk.ErrInvalid)
+	}
+	r := c.cfg.Replicator
+	if r == nil {
+		return ErrNoWriter
+	}
+	peers := r.Peers()
+	if len(peers) == 0 {
+		return fmt.Errorf("%w: no peers are connected", ErrNoWriter)
+	}
+	writer := c.local.Key()
+	sig, err := c.local.Feed().SignMessage(requestContext, signed(c.key, writer, r.PublicKey(), proof))
+	if err != nil {
+		return err
+	}
+	msg := make([]byte, 0, 1+sdk.KeySize+len(sig)+len(proof))
+	msg = append(msg, messageVersion)
+	msg = append(msg, writer[:]...)
+	msg = append(msg, sig...)
+	msg = append(msg, proof...)
+
+	replies := make(chan reply, 2*len(peers)+8)
+	c.auth.mu.Lock()
+	if c.auth.replies != nil {
+		c.auth.mu.Unlock()
+		return fmt.Errorf("codrive: an authorization request is already pending: %w", sdk.ErrInvalid)
+	}
+	c.auth.replies = replies
+	c.auth.mu.Unlock()
+	defer func() {
+		c.auth.mu.Lock()
+		c.auth.replies = nil
+		c.auth.mu.Unlock()
+	}()
+
+	changed := c.changed()
+	if c.IsWriter() {
+		return nil
+	}
+	timer := time.NewTimer(c.cfg.AuthTimeout)
+	defer timer.Stop()
+	// A co-drive just opened may not share a channel with its peers
+	// yet: try again for a moment before concluding none has it.
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 200*time.Millisecond) {
+		err := r.SendExtension(c.key, extRequest, nil, msg)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, sdk.ErrNotFound) && !errors.Is(err, feed.ErrNotAvailable) {
+			return fmt.Errorf("codrive: sending the request: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return fmt.Errorf("%w: none of the %d connected peers has this co-drive", ErrNoWriter, len(peers))
+		case <-time.After(wait):
+		}
+		if wait == 200*time.Millisecond && len(r.Peers()) == 0 {
+			return fmt.Errorf("%w: no peers are connected", ErrNoWriter)
+		}
+	}
+	answered := map[sdk.PeerKey]byte{}
+	granted := false
+	var reasons []string
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			if len(reasons) > 0 && !granted {
+				return fmt.Errorf("%w: %s", ErrDenied, reasons[0])
+			}
+			return fmt.Errorf("%w after %s", ErrAuthTimeout, c.cfg.AuthTimeout)
+		case <-changed:
+			if c.IsWriter() {
+				return nil
+			}
+			changed = c.changed()
+		case rep := <-replies:
+			if _, dup := answered[rep.from]; dup {
+				continue
+			}
+			answered[rep.from] = rep.status
+			switch rep.status {
+			case replyGranted:
+				granted = true
+			case replyDenied, replyError:
+				reasons = append(reasons, rep.reason)
+			}
+			if granted || len(answered) < len(peers) {
+				continue
+			}
+			if len(reasons) > 0 {
+				return fmt.Errorf("%w: %s", ErrDenied, reasons[0])
+			}
+			return fmt.Errorf("%w: none of the %d connected peers is a writer", ErrNoWriter, len(peers))
+		}
+	}
+}
+
+// onRequest answers a peer's request to become a writer.
+func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
+	if len(msg) < 1+sdk.KeySize+64 || msg[0] != messageVersion || len(msg) > 1+sdk.KeySize+64+MaxProof {
+		c.log.Debug("codrive: malformed authorization request", "peer", from)
+		return
+	}
+	var writer sdk.FeedKey
+	copy(writer[:], msg[1:])
+	sig := msg[1+sdk.KeySize : 1+sdk.KeySize+64]
+	proof := bytes.Clone(msg[1+sdk.KeySize+64:])
+	if !feed.VerifyMessage(writer, requestContext, signed(c.key, writer, from, proof), sig) {
+		c.log.Info("codrive: authorization request with a bad signature", "peer", from, "writer", writer)
+		return
+	}
+	if !c.IsWriter() {
+		c.reply(from, writer, replyNotWriter, "")
+		return
+	}
+	c.auth.mu.Lock()
+	if c.auth.busy >= maxDeciding {
+		c.auth.mu.Unlock()
+		c.reply(from, writer, replyError, "too many requests at once; try again")
+		return
+	}
+	c.auth.busy++
+	c.auth.mu.Unlock()
+	go func() {
+		defer func() {
+			c.auth.mu.Lock()
+			c.auth.busy--
+			c.auth.mu.Unlock()
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), decideTimeout)
+		defer cancel()
+		status, reason := c.decide(ctx, from, writer, proof)
+		c.reply(from, writer, status, reason)
+	}()
+}
+
+// decide asks the auth policy and, if it allows, authorizes the writer.
+func (c *CoDrive) decide(ctx context.Context, from sdk.PeerKey, writer sdk.FeedKey, proof []byte) (byte, string) {
+	c.mu.Lock()
+	member := c.members[writer].Member
+	c.mu.Unlock()
+	if member {
+		return replyGranted, ""
+	}
+	if c.cfg.Auth == nil {
+		return replyDenied, "this co-drive takes no new writers"
+	}
+	d, err := c.cfg.Auth.Authorize(ctx, sdk.AuthRequest{Drive: c.key, Writer: writer, Peer: from, Proof: proof})
+	if err != nil {
+		c.log.Warn("codrive: auth policy failed", "peer", from, "writer", writer, "err", err)
+		return replyError, "the writer's auth policy failed"
+	}
+	if !d.Allow {
+		if d.Reason == "" {
+			d.Reason = "denied by the writer's auth policy"
+		}
+		return replyDenied, d.Reason
+	}
+	if err := c.Authorize(ctx, writer); err != nil {
+		c.log.Warn("codrive: authorizing", "writer", writer, "err", err)
+		return replyError, "the writer could not record the authorization"
+	}
+	c.log.Info("codrive: authorized a writer on request", "peer", from, "writer", writer)
+	return replyGranted, ""
+}
+
+func (c *CoDrive) reply(to sdk.PeerKey, writer sdk.FeedKey, status byte, reason string) {
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	msg := make([]byte, 0, 2+sdk.KeySize+len(reason))
+	msg = append(msg, messageVersion)
+	msg = append(msg, writer[:]...)
+	msg = append(msg, status)
+	msg = append(msg, reason...)
+	if err := c.cfg.Replicator.SendExtension(c.key, extReply, &to, msg); err != nil {
+		c.log.Debug("codrive: replying to an authorization request", "peer", to, "err", err)
+	}
+}
+
+// onReply passes a peer's answer to the pending request, if any.
+func (c *CoDrive) onReply(from sdk.PeerKey, msg []byte) {
+	if len(msg) < 2+sdk.KeySize || msg[0] != messageVersion || len(msg) > 2+sdk.KeySize+maxReason {
+		return
+	}
+	var writer sdk.FeedKey
+	copy(writer[:], msg[1:])
+	status := msg[1+sdk.KeySize]
+	reason := string(msg[2+sdk.KeySize:])
+	if writer != c.local.Key() || status < replyGranted || status > replyError || !utf8.ValidString(reason) {
+		return
+	}
+	c.auth.mu.Lock()
+	ch := c.auth.replies
+	c.auth.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- reply{from: from, status: status, reason: reason}:
+	default:
+	}
+}
