@@ -14,13 +14,21 @@ import (
 // demo walks through what a feed gives: a writer's signed log on disk, kept
 // across restarts, proven block by block to a sparse reader that rejects
 // anything forged.
+//
+// Without --feeds it runs the co-drive tour instead: the main job of the
+// README.
 func demo(e *env, args []string) error {
 	var dir string
+	var feeds bool
 	fs := flags(e, "demo", &dir)
+	fs.BoolVar(&feeds, "feeds", false, "tour the feeds underneath instead of co-drives")
 	if pos, err := parse(fs, args); err != nil {
 		return err
 	} else if len(pos) != 0 {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
+	}
+	if !feeds {
+		return demoCoDrive(context.Background(), e.stdout)
 	}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "codrive-demo-")

@@ -161,13 +161,24 @@ func TestBenchAppendJSON(t *testing.T) {
 }
 
 func TestDemo(t *testing.T) {
-	code, stdout, stderr := codrive(t, "", "demo")
-	if code != 0 {
-		t.Fatalf("demo failed: %s", stderr)
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"demo"}, []string{"granted: bob's writer key", "carol lists /plans: bob.txt, trip.txt",
+			"authorization denied", "as a conflict", "day 3: the beach", "bob tries to write: create /plans/bob.txt: read-only",
+			"still reads bob's /plans/bob.txt"}},
+		{[]string{"demo", "--feeds"}, []string{"bad proof", "Block 2 held: false", "length 3, fork 1"}},
 	}
-	for _, want := range []string{"bad proof", "Block 2 held: false", "length 3, fork 1"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("demo output lacks %q", want)
+	for _, tt := range tests {
+		code, stdout, stderr := codrive(t, "", tt.args...)
+		if code != 0 {
+			t.Fatalf("%v failed: %s", tt.args, stderr)
+		}
+		for _, want := range tt.want {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("%v output lacks %q", tt.args, want)
+			}
 		}
 	}
 }

@@ -58,7 +58,7 @@ import (
 
 // ErrReadOnly is returned by writes to a view with no writable drive, and
 // to checkouts of past versions.
-var ErrReadOnly = errors.New("no writable drive in this view")
+var ErrReadOnly = errors.New("read-only: this peer has no writable drive here")
 
 // DefaultMaxSkew bounds how far ahead of the local clock a seen wall clock
 // may be and still be inherited by new entries.
