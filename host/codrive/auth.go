@@ -42,6 +42,8 @@ const (
 	replyDenied    byte = 2
 	replyNotWriter byte = 3
 	replyError     byte = 4
+	// replyDeciding: a writer is asking its policy; its answer follows.
+	replyDeciding byte = 5
 )
 
 // authState is the co-drive's side of authorization requests.
@@ -142,17 +144,31 @@ func (c *CoDrive) RequestAuthorization(ctx context.Context, proof []byte) error 
 		}
 	}
 	answered := map[sdk.PeerKey]byte{}
+	deciding := map[sdk.PeerKey]bool{}
 	granted := false
 	var reasons []string
+	verdict := func() error {
+		if len(reasons) > 0 {
+			return fmt.Errorf("%w: %s", ErrDenied, reasons[0])
+		}
+		return fmt.Errorf("%w: none of the %d peers that answered is a writer", ErrNoWriter, len(answered))
+	}
+	// Peers that do not hold the co-drive never answer, so once the
+	// answers stop coming for a moment, those that came decide.
+	var settle <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
-			if len(reasons) > 0 && !granted {
-				return fmt.Errorf("%w: %s", ErrDenied, reasons[0])
+			if len(answered) > 0 && !granted {
+				return verdict()
 			}
 			return fmt.Errorf("%w after %s", ErrAuthTimeout, c.cfg.AuthTimeout)
+		case <-settle:
+			if !granted && len(deciding) == 0 {
+				return verdict()
+			}
 		case <-changed:
 			if c.IsWriter() {
 				return nil
@@ -162,6 +178,11 @@ func (c *CoDrive) RequestAuthorization(ctx context.Context, proof []byte) error 
 			if _, dup := answered[rep.from]; dup {
 				continue
 			}
+			if rep.status == replyDeciding {
+				deciding[rep.from] = true
+				continue
+			}
+			delete(deciding, rep.from)
 			answered[rep.from] = rep.status
 			switch rep.status {
 			case replyGranted:
@@ -169,16 +190,22 @@ func (c *CoDrive) RequestAuthorization(ctx context.Context, proof []byte) error 
 			case replyDenied, replyError:
 				reasons = append(reasons, rep.reason)
 			}
-			if granted || len(answered) < len(peers) {
+			if granted {
 				continue
 			}
-			if len(reasons) > 0 {
-				return fmt.Errorf("%w: %s", ErrDenied, reasons[0])
+			if len(answered) >= len(peers) {
+				return verdict()
 			}
-			return fmt.Errorf("%w: none of the %d connected peers is a writer", ErrNoWriter, len(peers))
+			if len(deciding) == 0 {
+				settle = time.After(settleAnswers)
+			}
 		}
 	}
 }
+
+// settleAnswers is how long RequestAuthorization waits for more answers
+// after the last one before deciding on those it has.
+const settleAnswers = time.Second
 
 // onRequest answers a peer's request to become a writer.
 func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
@@ -206,6 +233,9 @@ func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
 	}
 	c.auth.busy++
 	c.auth.mu.Unlock()
+	// Tell the requester a writer is on it, so it waits for the policy
+	// however long it takes (up to the request's timeout).
+	c.reply(from, writer, replyDeciding, "")
 	go func() {
 		defer func() {
 			c.auth.mu.Lock()
@@ -272,7 +302,7 @@ func (c *CoDrive) onReply(from sdk.PeerKey, msg []byte) {
 	copy(writer[:], msg[1:])
 	status := msg[1+sdk.KeySize]
 	reason := string(msg[2+sdk.KeySize:])
-	if writer != c.local.Key() || status < replyGranted || status > replyError || !utf8.ValidString(reason) {
+	if writer != c.local.Key() || status < replyGranted || status > replyDeciding || !utf8.ValidString(reason) {
 		return
 	}
 	c.auth.mu.Lock()
