@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,10 @@ func openStore(dir string) (*feedstore.Store, error) {
 	}
 	st, err := disk.Open(filepath.Join(dir, "feeds"), disk.Options{})
 	if err != nil {
+		var inUse *disk.InUseError
+		if errors.As(err, &inUse) && findDaemon(dir) != nil {
+			err = fmt.Errorf("%w: the codrive daemon serves %s; feed commands need it stopped", err, dir)
+		}
 		return nil, err
 	}
 	return feedstore.New(st, seed)

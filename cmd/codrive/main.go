@@ -1,9 +1,11 @@
-// Command codrive creates, inspects and benchmarks codrive feeds.
+// Command codrive creates, clones, reads and writes co-drives, runs the
+// daemon that replicates them, and inspects and benchmarks feeds.
 //
 // Run "codrive help" for the list of commands.
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +15,8 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+
+	"github.com/codrive/codrive/host/node"
 )
 
 // command is one subcommand: run gets the arguments after its name.
@@ -27,13 +31,39 @@ type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	getenv         func(string) string
+
+	// ctx bounds the command: the request's in the daemon, or a test's.
+	// Nil means the command stops on SIGINT or SIGTERM.
+	ctx context.Context
+
+	// The fields below are set when the daemon runs a command for a
+	// client (see control.go).
+
+	// node is the daemon's node: co-drive commands run on it rather than
+	// looking for a daemon or opening the store.
+	node *node.Node
+	// input is what the client read for the command (put's content),
+	// since the daemon does not share its files or stdin.
+	input []byte
+	// terminal says the client's stderr is a terminal, for progress.
+	terminal bool
 }
+
+// isTerminal reports whether the command's stderr reaches a terminal,
+// directly or through the daemon's client.
+func (e *env) isTerminal() bool { return e.terminal || isTerminal(e.stderr) }
+
+// exitCode is returned by a command that has already reported its
+// outcome, such as one the daemon ran, to exit with that code silently.
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
 
 // errUsage marks an error in how a command was called; it exits with 2.
 var errUsage = errors.New("usage")
 
 func commands() map[string]command {
-	return map[string]command{
+	m := map[string]command{
 		"feed create": {"feed create [--dir DIR] [--name NAME]", "create a writable feed and print its key", feedCreate},
 		"feed append": {"feed append [--dir DIR] KEY [BLOCK...]", "append blocks (arguments, or stdin lines) to a feed", feedAppend},
 		"feed get":    {"feed get [--dir DIR] [--raw] KEY INDEX [END]", "print block INDEX, or blocks [INDEX, END)", feedGet},
@@ -57,7 +87,13 @@ func commands() map[string]command {
 		// The benchmark's second process; hidden from help by the "_".
 		benchPeerCommand + " serve": {benchPeerCommand + " serve [feed serve flags]", "", benchPeerServe},
 		benchPeerCommand + " sink":  {benchPeerCommand + " sink", "", benchPeerSink},
+		"daemon": {"daemon [--dir DIR] [--listen ADDR]... [--peer ADDR]... [--storage S] [--transport T]... [--resolver R] [--auth A[:ARG]] [--auth-timeout D] [--plugin-dir DIR]...",
+			"run the host: replicate every co-drive of DIR and serve the other commands", daemonCommand},
 	}
+	for name, nc := range nodeCommands() {
+		m[name] = nc.command(name)
+	}
+	return m
 }
 
 func main() {
@@ -66,28 +102,27 @@ func main() {
 }
 
 // run executes one command line and returns the exit code.
-func run(e *env, args []string) int {
-	cmds := commands()
+func run(e *env, args []string) int { return runCommands(e, commands(), args) }
+
+// runCommands executes one command line of the table cmds and returns
+// the exit code.
+func runCommands(e *env, cmds map[string]command, args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		printHelp(e, cmds)
 		return 0
 	}
-	name := args[0]
-	rest := args[1:]
-	c, ok := cmds[name]
-	if !ok && len(args) > 1 {
-		name = args[0] + " " + args[1]
-		c, ok = cmds[name]
-		rest = args[2:]
-	}
+	name, c, rest, ok := lookup(cmds, args)
 	if !ok {
 		fmt.Fprintf(e.stderr, "codrive: unknown command %q; run \"codrive help\" for the list\n", strings.Join(args[:min(2, len(args))], " "))
 		return 2
 	}
 	err := c.run(e, rest)
+	var code exitCode
 	switch {
 	case err == nil:
 		return 0
+	case errors.As(err, &code):
+		return int(code)
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
@@ -97,6 +132,24 @@ func run(e *env, args []string) int {
 		fmt.Fprintf(e.stderr, "codrive %s: %v\n", name, err)
 		return 1
 	}
+}
+
+// lookup finds the command a command line names, by its first word or its
+// first two, and returns the arguments after the name.
+func lookup(cmds map[string]command, args []string) (string, command, []string, bool) {
+	if len(args) == 0 {
+		return "", command{}, nil, false
+	}
+	if c, ok := cmds[args[0]]; ok {
+		return args[0], c, args[1:], true
+	}
+	if len(args) > 1 {
+		name := args[0] + " " + args[1]
+		if c, ok := cmds[name]; ok {
+			return name, c, args[2:], true
+		}
+	}
+	return "", command{}, nil, false
 }
 
 func printHelp(e *env, cmds map[string]command) {
@@ -111,7 +164,12 @@ func printHelp(e *env, cmds map[string]command) {
 	fmt.Fprintln(w, "codrive: multi-writer, peer-to-peer shared drives over signed feeds.")
 	fmt.Fprintln(w, "\nCommands:")
 	for _, n := range names {
-		fmt.Fprintf(w, "  codrive %-52s %s\n", cmds[n].usage, cmds[n].short)
+		if u := cmds[n].usage; len(u) > 51 {
+			// Too long for the column: the description goes below.
+			fmt.Fprintf(w, "  codrive %s\n      %s\n", u, cmds[n].short)
+		} else {
+			fmt.Fprintf(w, "  codrive %-52s %s\n", u, cmds[n].short)
+		}
 	}
 	fmt.Fprintln(w, "\nThe data directory is --dir, else $CODRIVE_DIR, else", defaultDataDir(e.getenv))
 }
