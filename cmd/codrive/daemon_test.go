@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/codrive/codrive/internal/plugintest"
 )
@@ -309,4 +312,29 @@ func TestNetworkCommandsWithoutDaemon(t *testing.T) {
 	}
 	db.stop(t)
 	da.stop(t)
+}
+
+// bench live runs two real daemons and reports its figures under their
+// JSON names.
+func TestBenchLive(t *testing.T) {
+	bin := codriveBinary(t)
+	code, stdout, stderr := runBinary(t, bin, "", "bench", "live", "--writes", "10", "--json")
+	if code != 0 {
+		t.Fatalf("bench live: exit %d: %s", code, stderr)
+	}
+	got := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r result
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if r.Value <= 0 {
+			t.Errorf("%s = %v", r.Name, r.Value)
+		}
+		got[r.Name] = r.Unit
+	}
+	want := map[string]string{"live/put-visible/p50": "ms", "live/put-visible/p99": "ms", "live/request-auth": "ms", "limit/control-round-trip": "ms"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
+	}
 }

@@ -80,6 +80,8 @@ func commands() map[string]command {
 			"compare each storage builtin and as a plugin process", benchPlugin},
 		"bench append": {"bench append [--json] [--blocks N] [--dir DIR]",
 			"measure append and verify throughput, memory and disk", benchAppend},
+		"bench live": {"bench live [--json] [--writes N]",
+			"time a put on one daemon until it is readable on another, and a request-auth", benchLive},
 		"bench drive": {"bench drive [--json] [--files N] [--listing N] [--writers N] [--entries N] [--resolver NAME]",
 			"measure the file-system layer: files, stat, merged listings, opening a large drive", benchDrive},
 		"bench replicate": {"bench replicate [--json] [--blocks N] [--large M] [--plugin-dir DIR]...",
