@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +28,12 @@ import (
 // benchPeerCommand is the hidden subcommand the benchmark runs its other
 // process as ("_" keeps it out of codrive help).
 const benchPeerCommand = "_bench-peer"
+
+// benchProfileEnv names the file the serving process writes its CPU
+// profile to, when bench replicate runs with --cpuprofile. An environment
+// variable rather than a flag, since the serving process takes feed
+// serve's flags.
+const benchProfileEnv = "CODRIVE_BENCH_CPUPROFILE"
 
 // loopbackBytes is how much the raw TCP measurement sends, in writes of
 // loopbackWrite bytes.
@@ -61,14 +68,21 @@ type benchTransport struct {
 //
 // Both processes offer zstd, as serve does, and a DATA message is
 // compressed whenever that makes it smaller: the plain cases replicate
-// random bytes (zstd is tried on every message and never pays), the
-// /zstd cases compressible text (it does).
+// random bytes (zstd is tried on every message, or on samples of a large
+// one, and never pays), the /zstd cases compressible text (it does).
+//
+// --case and --transport pick cases; --cpuprofile profiles both
+// processes, for finding where the time goes.
 func benchReplicate(e *env, args []string) error {
 	var dir string
 	var asJSON bool
 	var blocks, large int
 	var pluginDirs stringList
+	var profile, only, onlyCase string
 	fs := flags(e, "bench replicate", nil)
+	fs.StringVar(&profile, "cpuprofile", "", "write CPU profiles of the receiving process to FILE.client and of each serving process to FILE.serve-TRANSPORT")
+	fs.StringVar(&onlyCase, "case", "", "run only the case with this name, such as 64KiB or 1KiB/zstd (default: all)")
+	fs.StringVar(&only, "transport", "", "run only the cases of this transport: tcp-builtin or tcp-plugin (default: both)")
 	fs.StringVar(&dir, "dir", "", "directory for the data directories (default: a temporary directory)")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	fs.IntVar(&blocks, "blocks", 100_000, "blocks of 1 KiB per case (0 skips these cases)")
@@ -82,6 +96,9 @@ func benchReplicate(e *env, args []string) error {
 	if blocks < 0 || large < 0 || blocks+large == 0 {
 		return fmt.Errorf("%w: --blocks and --large must not be negative, and not both 0", errUsage)
 	}
+	if only != "" && only != "tcp-builtin" && only != "tcp-plugin" {
+		return fmt.Errorf("%w: --transport is tcp-builtin or tcp-plugin, not %q", errUsage, only)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find the codrive binary to run the serving process: %w", err)
@@ -94,14 +111,19 @@ func benchReplicate(e *env, args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 
-	transports := []benchTransport{{"tcp-builtin", "tcp"}}
-	l := newLoader(e, pluginDirs)
-	bin, err := l.Find(plugin.KindTransport, "tcp")
-	l.Close()
-	if err == nil {
-		transports = append(transports, benchTransport{"tcp-plugin", bin})
-	} else {
-		fmt.Fprintf(e.stderr, "bench replicate: skipping the tcp-plugin cases: no codrive-plugin-transport-tcp in the plugin directories (build it with: go build -o bin/ ./cmd/codrive ./plugins/...)\n")
+	var transports []benchTransport
+	if only != "tcp-plugin" {
+		transports = append(transports, benchTransport{"tcp-builtin", "tcp"})
+	}
+	if only != "tcp-builtin" {
+		l := newLoader(e, pluginDirs)
+		bin, err := l.Find(plugin.KindTransport, "tcp")
+		l.Close()
+		if err == nil {
+			transports = append(transports, benchTransport{"tcp-plugin", bin})
+		} else {
+			fmt.Fprintf(e.stderr, "bench replicate: skipping the tcp-plugin cases: no codrive-plugin-transport-tcp in the plugin directories (build it with: go build -o bin/ ./cmd/codrive ./plugins/...)\n")
+		}
 	}
 
 	r := newReporter(e.stdout, asJSON)
@@ -123,16 +145,27 @@ func benchReplicate(e *env, args []string) error {
 		{name: "64KiB", size: 64 << 10, blocks: large},
 		{name: "64KiB/zstd", size: 64 << 10, blocks: large, text: true},
 	} {
-		if c.blocks > 0 {
+		if c.blocks > 0 && (onlyCase == "" || onlyCase == c.name) {
 			cases = append(cases, &c)
 		}
+	}
+	if len(cases) == 0 {
+		return fmt.Errorf("%w: no case to run (--case %q)", errUsage, onlyCase)
 	}
 	serverDir := filepath.Join(tmp, "server")
 	if err := prepareFeeds(ctx, serverDir, cases); err != nil {
 		return fmt.Errorf("prepare the feeds: %w", err)
 	}
+	if profile != "" {
+		// Only the replication is profiled, not the preparation.
+		stop, err := startProfile(profile + ".client")
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	for _, t := range transports {
-		if err := benchReplicateOver(ctx, e, r, exe, tmp, serverDir, t, pluginDirs, cases, limit); err != nil {
+		if err := benchReplicateOver(ctx, e, r, exe, tmp, serverDir, t, pluginDirs, cases, limit, profile); err != nil {
 			return fmt.Errorf("%s: %w", t.label, err)
 		}
 	}
@@ -142,12 +175,16 @@ func benchReplicate(e *env, args []string) error {
 // benchReplicateOver starts the serving process with transport t and
 // syncs every case from it into a fresh data directory, one connection
 // per case.
-func benchReplicateOver(ctx context.Context, e *env, r *reporter, exe, tmp, serverDir string, t benchTransport, pluginDirs []string, cases []*replCase, limit float64) error {
+func benchReplicateOver(ctx context.Context, e *env, r *reporter, exe, tmp, serverDir string, t benchTransport, pluginDirs []string, cases []*replCase, limit float64, profile string) error {
 	args := []string{benchPeerCommand, "serve", "--dir", serverDir, "--transport", t.name}
 	for _, d := range pluginDirs {
 		args = append(args, "--plugin-dir", d)
 	}
-	peer, line, err := startPeer(ctx, exe, e.stderr, args...)
+	var env []string
+	if profile != "" {
+		env = append(os.Environ(), benchProfileEnv+"="+profile+".serve-"+t.label)
+	}
+	peer, line, err := startPeerEnv(ctx, exe, e.stderr, env, args...)
 	if err != nil {
 		return err
 	}
@@ -382,7 +419,14 @@ type peerProcess struct {
 // startPeer runs exe with args and returns the first line it prints,
 // which is the address it listens on.
 func startPeer(ctx context.Context, exe string, stderr io.Writer, args ...string) (*peerProcess, string, error) {
+	return startPeerEnv(ctx, exe, stderr, nil, args...)
+}
+
+// startPeerEnv is startPeer with the process's environment; nil means
+// this process's.
+func startPeerEnv(ctx context.Context, exe string, stderr io.Writer, env []string, args ...string) (*peerProcess, string, error) {
 	cmd := exec.Command(exe, args...)
+	cmd.Env = env
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -449,6 +493,13 @@ func benchPeerServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if path := e.getenv(benchProfileEnv); path != "" {
+		stop, err := startProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	ctx, stop := signalContext()
 	defer stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -504,4 +555,21 @@ func benchPeerSink(e *env, args []string) error {
 	binary.BigEndian.PutUint64(ack[:], n)
 	_, err = c.Write(ack[:])
 	return err
+}
+
+// startProfile starts a CPU profile written to path; the function it
+// returns stops it and closes the file.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

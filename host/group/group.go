@@ -20,12 +20,20 @@ import (
 	"github.com/codrive/codrive/sdk"
 )
 
+// DefaultMaxFeeds is the default of Options.MaxFeeds.
+const DefaultMaxFeeds = 1024
+
 // Options configure a group.
 type Options struct {
 	// OnFeed, if set, is called for every feed that joins the group,
 	// created here or learnt from a peer (seed 003's "feed" event). It
 	// runs on the path that added the feed and must not block for long.
 	OnFeed func(*feed.Feed)
+	// MaxFeeds bounds the members: once the group has that many, feeds
+	// announced by peers are ignored, so that a peer announcing millions
+	// of keys can't make this host store and forward millions of feeds.
+	// Writer and Add are not bounded. Zero means DefaultMaxFeeds.
+	MaxFeeds int
 }
 
 // Group is a set of feeds shared under one key.
@@ -49,6 +57,9 @@ func Open(ctx context.Context, store *feedstore.Store, r *replicate.Replicator, 
 	if err != nil {
 		return nil, fmt.Errorf("open group %s: member list: %w", key, err)
 	}
+	if opts.MaxFeeds <= 0 {
+		opts.MaxFeeds = DefaultMaxFeeds
+	}
 	g := &Group{key: key, store: store, r: r, opts: opts, list: list, feeds: make(map[sdk.FeedKey]*feed.Feed)}
 	blocks, err := list.GetRange(ctx, 0, list.Length())
 	if err != nil {
@@ -59,7 +70,7 @@ func Open(ctx context.Context, store *feedstore.Store, r *replicate.Replicator, 
 		if err != nil {
 			return nil, fmt.Errorf("open group %s: member list: %w", key, err)
 		}
-		if err := g.join(ctx, k, false); err != nil {
+		if _, err := g.join(ctx, k, false, false); err != nil {
 			return nil, err
 		}
 	}
@@ -86,7 +97,7 @@ func (g *Group) Writer(ctx context.Context, name string) (*feed.Feed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := g.join(ctx, f.Key(), true); err != nil {
+	if _, err := g.join(ctx, f.Key(), true, false); err != nil {
 		return nil, err
 	}
 	return f, nil
@@ -94,38 +105,78 @@ func (g *Group) Writer(ctx context.Context, name string) (*feed.Feed, error) {
 
 // Add adds the feed with this key to the group and announces it.
 func (g *Group) Add(ctx context.Context, key sdk.FeedKey) error {
-	return g.join(ctx, key, true)
+	_, err := g.join(ctx, key, true, false)
+	return err
 }
 
-// join makes key a member: opens (or creates a replica of) the feed,
-// replicates it, and if it is new, records and announces it. The lock
-// covers only the membership change, never calls out.
-func (g *Group) join(ctx context.Context, key sdk.FeedKey, record bool) error {
+// join makes key a member and, if record is set, records and announces
+// it; see joinAll.
+func (g *Group) join(ctx context.Context, key sdk.FeedKey, record, bounded bool) (bool, error) {
+	joined, err := g.joinAll(ctx, []sdk.FeedKey{key}, record, bounded)
+	return len(joined) > 0, err
+}
+
+// joinAll makes the keys that are not members yet members: opens (or
+// creates a replica of) each feed and replicates it; if record is set,
+// it records them in the member list, with one write, and announces them
+// to peers, in one announcement. With bounded set (feeds learnt from a
+// peer), a group that has MaxFeeds members takes no more. It returns the
+// keys that joined, and the first error of a key that could not. The lock serialises membership changes, the store
+// calls included, so a key never joins twice; it is not held while
+// calling the replicator or OnFeed.
+func (g *Group) joinAll(ctx context.Context, keys []sdk.FeedKey, record, bounded bool) ([]sdk.FeedKey, error) {
 	g.mu.Lock()
-	if g.feeds[key] != nil {
-		g.mu.Unlock()
-		return nil
+	var joined []sdk.FeedKey
+	var feeds []*feed.Feed
+	var firstErr error
+	fresh := make(map[sdk.FeedKey]bool)
+	for _, k := range keys {
+		if g.feeds[k] != nil || fresh[k] {
+			continue
+		}
+		if bounded && len(g.feeds)+len(joined) >= g.opts.MaxFeeds {
+			break
+		}
+		f, err := g.store.Get(ctx, k)
+		if err != nil {
+			// One key the store refuses does not keep the others out.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("group %s: feed %s: %w", g.key, k, err)
+			}
+			continue
+		}
+		fresh[k] = true
+		joined = append(joined, k)
+		feeds = append(feeds, f)
 	}
-	f, err := g.store.Get(ctx, key)
-	if err == nil && record {
-		_, err = g.list.Append(ctx, key[:])
+	if record && len(joined) > 0 {
+		entries := make([][]byte, len(joined))
+		for i := range joined {
+			entries[i] = joined[i][:]
+		}
+		if _, err := g.list.Append(ctx, entries...); err != nil {
+			g.mu.Unlock()
+			return nil, fmt.Errorf("group %s: member list: %w", g.key, err)
+		}
 	}
-	if err != nil {
-		g.mu.Unlock()
-		return fmt.Errorf("group %s: feed %s: %w", g.key, key, err)
+	for i, k := range joined {
+		g.feeds[k] = feeds[i]
+		g.order = append(g.order, k)
 	}
-	g.feeds[key] = f
-	g.order = append(g.order, key)
 	g.mu.Unlock()
 
-	g.r.Add(f, replicate.FeedOptions{Download: true})
+	for _, f := range feeds {
+		g.r.Add(f, replicate.FeedOptions{Download: true})
+	}
 	if record {
-		g.r.AnnounceFeeds(g.key, []sdk.FeedKey{key})
+		g.r.AnnounceFeeds(g.key, joined)
 	}
 	if g.opts.OnFeed != nil {
-		g.opts.OnFeed(f)
+		for _, f := range feeds {
+			g.opts.OnFeed(f)
+		}
 	}
-	return nil
+	return joined, firstErr
 }
 
 // Feeds lists the member feed keys, in the order they joined. It
@@ -144,13 +195,11 @@ func (g *Group) Feed(key sdk.FeedKey) *feed.Feed {
 }
 
 // AddFeeds takes the feeds a peer announced, implementing
-// replicate.GroupHandler: each new one joins, is recorded and is
-// announced on to the other peers.
+// replicate.GroupHandler: the new ones join, up to MaxFeeds members, are
+// recorded with one write and announced on to the peers together. It runs
+// on the peer's reading path, so it does one write, not one per key.
 func (g *Group) AddFeeds(from sdk.PeerKey, keys []sdk.FeedKey) {
-	for _, k := range keys {
-		if err := g.join(context.Background(), k, true); err != nil {
-			// A local storage failure: the next announcement retries.
-			continue
-		}
-	}
+	// A local storage failure leaves the keys out: the next announcement
+	// retries.
+	g.joinAll(context.Background(), keys, true, true)
 }

@@ -42,8 +42,10 @@ func (r *Replicator) AnnounceFeeds(group sdk.FeedKey, keys []sdk.FeedKey) {
 		return
 	}
 	for _, p := range peers {
-		if ch := p.localChannel(dk); ch != nil {
-			p.send(ch.localID, &wire.Feeds{Keys: keys})
+		// Only to peers that proved they know the group key: feed keys
+		// are read capabilities.
+		if ch := p.openChannel(dk); ch != nil {
+			p.sendFeeds(ch, keys)
 		}
 	}
 }
@@ -76,26 +78,42 @@ func (r *Replicator) deliverExtension(dk sdk.DiscoveryKey, name string, from sdk
 
 // SendExtension sends an extension message on the feed or group with
 // this key to one peer, or to every peer sharing it if to is nil. It
-// fails if no such peer shares it.
+// fails with an error wrapping sdk.ErrInvalid for a message the protocol
+// refuses (a name of 0 or more than 256 bytes, a message over the 16 MiB
+// limit), and with ErrNotAvailable if no such peer shares it. A peer whose
+// connection has 16 MiB waiting to be sent is skipped: it is not reading
+// fast enough; if it was the only one, that is the error.
 func (r *Replicator) SendExtension(key sdk.FeedKey, name string, to *sdk.PeerKey, message []byte) error {
+	if _, err := wire.Append(nil, 1, &wire.Extension{Name: name, Message: message}, false); err != nil {
+		return fmt.Errorf("extension %q on %s: %w: %v", truncate(name, 64), key, sdk.ErrInvalid, err)
+	}
 	dk := feed.DiscoveryKey(key)
 	r.mu.Lock()
 	peers := r.peerList()
 	r.mu.Unlock()
 	sent := 0
+	var lastErr error
 	for _, p := range peers {
 		if to != nil && p.key != *to {
 			continue
 		}
-		if ch := p.openChannel(dk); ch != nil {
-			p.send(ch.localID, &wire.Extension{Name: name, Message: message})
-			sent++
+		ch := p.openChannel(dk)
+		if ch == nil {
+			continue
 		}
+		if err := p.sendSoft(ch, &wire.Extension{Name: name, Message: message}); err != nil {
+			lastErr = err
+			continue
+		}
+		sent++
 	}
-	if sent == 0 {
-		return fmt.Errorf("extension %q on %s: %w: no connected peer shares it", name, key, ErrNotAvailable)
+	switch {
+	case sent > 0:
+		return nil
+	case lastErr != nil:
+		return fmt.Errorf("extension %q on %s: %w", name, key, lastErr)
 	}
-	return nil
+	return fmt.Errorf("extension %q on %s: %w: no connected peer shares it", name, key, ErrNotAvailable)
 }
 
 // reportFork tells the application, once per feed, that its writer forked

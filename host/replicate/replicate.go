@@ -8,6 +8,14 @@
 // are appended) or sparsely (blocks are fetched on demand with Fetch).
 // Writers announce new heads as soon as they append, so readers see new
 // data promptly.
+//
+// What a host holds (heads, blocks, a group's feed keys) is told to a
+// peer only once it has proven, with its OPEN's capability, that it knows
+// the key. Received proofs are verified and stored off the connection's
+// reading path, several answers per storage write, so that receiving,
+// hashing and syncing overlap; every bound on what a peer can make a
+// session hold (queued bytes, announced ranges, rejected channels,
+// requests waiting for an answer) is a constant of this package.
 package replicate
 
 import (
@@ -32,7 +40,7 @@ const (
 	DefaultRequestTimeout = 10 * time.Second
 	// maxInflight bounds a channel's outstanding requests (PROTOCOL.md 6).
 	maxInflight = 16
-	// requestBlocks is the size of requests a full download makes.
+	// requestBlocks bounds the blocks of one request (see requestBytes).
 	requestBlocks = 256
 )
 
@@ -210,7 +218,7 @@ func (r *Replicator) watch(s *served) {
 		peers := r.peerList()
 		r.mu.Unlock()
 		for _, p := range peers {
-			p.announce(s)
+			p.announceServed(s)
 		}
 	}
 }
@@ -296,21 +304,32 @@ func (r *Replicator) unregister(p *peer) {
 }
 
 // Fetch downloads blocks [start, end) of a replicated feed from connected
-// peers, waiting for the proofs to arrive and verify. It fails at once
-// with ErrNotAvailable if no connected peer has announced the blocks.
+// peers, waiting for the proofs to arrive and verify. Each run of missing
+// blocks is asked of a peer that announced its first block, for as much
+// of the run as that peer announced, so blocks spread over several peers
+// are fetched from each. It fails at once with ErrNotAvailable, fetching
+// nothing, if some missing block is announced by no connected peer; on a
+// forked feed it fails with the *feed.ForkError.
 func (r *Replicator) Fetch(ctx context.Context, key sdk.FeedKey, start, end uint64) error {
 	s := r.served(feed.DiscoveryKey(key))
 	if s == nil || s.f == nil {
 		return fmt.Errorf("fetch %s: the feed is not replicated", key)
 	}
+	if err := r.announcedSoon(ctx, s, start, end); err != nil {
+		return err
+	}
 	for start < end {
-		if s.f.Has(start, start+1) {
-			start++
+		if ev := s.f.Evidence(); ev != nil {
+			return &feed.ForkError{Key: key, Evidence: ev}
+		}
+		held := rangeSet{r: s.f.Present()}
+		if h, ok := held.containing(start); ok {
+			start = h.End
 			continue
 		}
-		e := start + 1
-		for e < end && e-start < requestBlocks && !s.f.Has(e, e+1) {
-			e++
+		e := min(end, held.startAfter(start))
+		if e-start > requestSize(s.f) {
+			e = start + requestSize(s.f)
 		}
 		if err := r.fetchRange(ctx, s, start, e); err != nil {
 			return err
@@ -323,8 +342,73 @@ func (r *Replicator) Fetch(ctx context.Context, key sdk.FeedKey, start, end uint
 	return nil
 }
 
-// fetchRange asks the peers that announced [start, end), one after the
-// other, until one delivers it.
+// settleWait bounds how long Fetch waits for connected peers to say what
+// they hold of a feed just added (one round trip, normally) before
+// deciding that none has a block.
+const settleWait = 2 * time.Second
+
+// announcedSoon is announced, after waiting, briefly, for peers whose
+// channel for s is still opening: a feed added a moment ago is not "not
+// available" merely because its channels are not up yet.
+func (r *Replicator) announcedSoon(ctx context.Context, s *served, start, end uint64) error {
+	deadline := time.Now().Add(min(settleWait, r.cfg.RequestTimeout))
+	for {
+		err := r.announced(s, start, end)
+		if err == nil || !r.settling(s) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// settling reports whether some connected peer has yet to say what it
+// holds of s.
+func (r *Replicator) settling(s *served) bool {
+	r.mu.Lock()
+	peers := r.peerList()
+	r.mu.Unlock()
+	for _, p := range peers {
+		if p.unsettled(s.dkey) {
+			return true
+		}
+	}
+	return false
+}
+
+// announced checks that every block of [start, end) that s does not hold
+// was announced by some connected peer.
+func (r *Replicator) announced(s *served, start, end uint64) error {
+	r.mu.Lock()
+	peers := r.peerList()
+	r.mu.Unlock()
+	held := rangeSet{r: s.f.Present()}
+	for i := start; i < end; {
+		if h, ok := held.containing(i); ok {
+			i = h.End
+			continue
+		}
+		// The longest run from i that one peer announced.
+		next := i
+		for _, p := range peers {
+			if ch, e := p.available(s.dkey, i, end); ch != nil {
+				next = max(next, e)
+			}
+		}
+		if next == i {
+			return fmt.Errorf("fetch %s block %d: %w: none of the %d connected peers has it", s.f.Key(), i, ErrNotAvailable, len(peers))
+		}
+		i = next
+	}
+	return nil
+}
+
+// fetchRange asks the peers that announced block start, one after the
+// other, for as much of [start, end) as each announced, until one
+// delivers.
 func (r *Replicator) fetchRange(ctx context.Context, s *served, start, end uint64) error {
 	r.mu.Lock()
 	peers := r.peerList()
@@ -332,12 +416,12 @@ func (r *Replicator) fetchRange(ctx context.Context, s *served, start, end uint6
 	var lastErr error
 	tried := 0
 	for _, p := range peers {
-		ch, ok := p.has(s.dkey, start, end)
-		if !ok {
+		ch, e := p.available(s.dkey, start, end)
+		if ch == nil {
 			continue
 		}
 		tried++
-		err := p.request(ctx, ch, start, end)
+		err := p.request(ctx, ch, start, e)
 		if err == nil {
 			return nil
 		}
@@ -347,9 +431,9 @@ func (r *Replicator) fetchRange(ctx context.Context, s *served, start, end uint6
 		lastErr = err
 	}
 	if tried == 0 {
-		return fmt.Errorf("fetch %s [%d, %d): %w: none of the %d connected peers has it", s.f.Key(), start, end, ErrNotAvailable, len(peers))
+		return fmt.Errorf("fetch %s block %d: %w: none of the %d connected peers has it", s.f.Key(), start, ErrNotAvailable, len(peers))
 	}
-	return fmt.Errorf("fetch %s [%d, %d): %w: %d peers tried, last: %v", s.f.Key(), start, end, ErrNotAvailable, tried, lastErr)
+	return fmt.Errorf("fetch %s block %d: %w: %d peers tried, last: %v", s.f.Key(), start, ErrNotAvailable, tried, lastErr)
 }
 
 // Close ends every connection and stops replicating.

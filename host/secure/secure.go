@@ -23,6 +23,7 @@
 package secure
 
 import (
+	"bufio"
 	"bytes"
 	"slices"
 	"sync"
@@ -45,12 +46,18 @@ const (
 	maxPlain = maxFrame - tagSize
 )
 
+// readBuffer is how much a Conn reads from the connection at a time once
+// the handshake is done: several Noise messages per read system call,
+// which for large messages cost as much as the decryption.
+const readBuffer = 256 << 10
+
 // Conn is an authenticated, encrypted message stream over an [sdk.Conn],
 // made by [Client] or [Server].
 //
 // One goroutine may read while any number write, and Close may be called
 // at any time from anywhere. A Conn keeps one Noise message's worth of
-// buffer (64 KiB) each way.
+// buffer (64 KiB) for writing, and readBuffer bytes (256 KiB) read ahead
+// and one Noise message's worth for reading.
 type Conn struct {
 	conn      sdk.Conn
 	initiator bool
@@ -67,7 +74,9 @@ type Conn struct {
 	// Reading belongs to the one reader.
 	recv    *noise.CipherState
 	rhdr    [2]byte
-	rbuf    []byte // one Noise message, decrypted in place
+	rbuf    []byte        // one Noise message's plaintext
+	br      *bufio.Reader // reads ahead, after the handshake
+	peeked  int           // the length of the Noise message in br whose length was consumed, or -1
 	msgs    messageReader
 	readErr error // sticky: the stream can't be resynchronised
 
@@ -86,9 +95,11 @@ func newConn(c sdk.Conn, initiator bool, local Hello) *Conn {
 		initiator: initiator,
 		local:     local,
 		rbuf:      make([]byte, maxFrame),
+		peeked:    -1,
 		wbuf:      make([]byte, 2+maxFrame),
 	}
 	sc.msgs.next = sc.readPlaintext
+	sc.msgs.direct = sc.readPlaintextInto
 	return sc
 }
 

@@ -633,6 +633,29 @@ func TestTamper(t *testing.T) {
 	}
 }
 
+// TestTamperLargeMessage: a Noise message decrypted straight into the
+// body of a large message is authenticated like any other.
+func TestTamperLargeMessage(t *testing.T) {
+	cl, sv := newSide(t, testHello), newSide(t, testHello)
+	helloLen := len(appendHello(nil, testHello))
+	c2sHandshake := preambleSize + 2 + 32 + 2 + 48 + helloLen + tagSize
+	for _, frame := range []int{1, 2, 4} { // the first holds the length prefix and is copied
+		t.Run(fmt.Sprint("noise message ", frame), func(t *testing.T) {
+			offset := c2sHandshake + frame*(2+maxFrame) + 2 + 1000
+			dial, accept := tcpDial(t, func(target string) string { return flipProxy(t, target, true, offset) })
+			c, s, cerr, serr := connect(t, dial, accept, cl, sv)
+			if cerr != nil || serr != nil {
+				t.Fatalf("client: %v; server: %v", cerr, serr)
+			}
+			send(c, pattern(5*maxPlain, 1))
+			body, err := s.ReadMessage()
+			if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "does not decrypt") || body != nil {
+				t.Fatalf("got %d bytes, %v; want ErrProtocol saying it does not decrypt", len(body), err)
+			}
+		})
+	}
+}
+
 // flipProxy listens on 127.0.0.1 and forwards one connection to target,
 // flipping the byte at offset in one direction. It returns its address.
 func flipProxy(t *testing.T, target string, clientToServer bool, offset int) string {

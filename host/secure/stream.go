@@ -1,6 +1,7 @@
 package secure
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -13,10 +14,10 @@ import (
 // bytes. The body is a fresh slice that the caller keeps: later reads do
 // not touch it.
 //
-// It reads from the connection only as much as that message needs, so a
-// reader that stops reading stops the peer's writes too. Besides the
-// 64 KiB Noise message being decrypted, it allocates the body only, once
-// its declared length has passed the MaxMessage check.
+// It reads ahead of the message by at most 256 KiB, so a reader that
+// stops reading stops the peer's writes too. It allocates the body only,
+// once its declared length has passed the MaxMessage check, and decrypts
+// the Noise messages that lie wholly inside it straight into it.
 //
 // It returns io.EOF when the connection ends cleanly between two
 // messages; the end of a connection is not authenticated. A connection
@@ -28,6 +29,12 @@ import (
 func (c *Conn) ReadMessage() ([]byte, error) {
 	if c.readErr != nil {
 		return nil, c.readErr
+	}
+	if c.br == nil {
+		// Made after the handshake, which reads exactly what it needs, so
+		// that nothing of the peer's messages is read ahead into a buffer
+		// that would not exist yet.
+		c.br = bufio.NewReaderSize(c.conn, readBuffer)
 	}
 	body, err := c.msgs.readMessage()
 	if err != nil {
@@ -44,28 +51,88 @@ func (c *Conn) ReadMessage() ([]byte, error) {
 // which is valid until the next call. It returns io.EOF alone when the
 // connection ends cleanly before the message.
 func (c *Conn) readPlaintext() ([]byte, error) {
-	msg, err := c.readFrame()
-	switch {
-	case err == io.EOF:
-		return nil, io.EOF
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, fmt.Errorf("secure: the connection ended in the middle of a Noise message: %w", err)
-	case err != nil:
-		return nil, fmt.Errorf("secure: read: %w", err)
-	case len(msg) < tagSize:
-		return nil, fmt.Errorf("secure: %w: a Noise message of %d bytes, shorter than its %d-byte tag", ErrProtocol, len(msg), tagSize)
+	n, err := c.peekFrame()
+	if err != nil {
+		return nil, err
 	}
-	// Decrypting in place: the plaintext is the start of msg.
-	plain, err := c.recv.Decrypt(msg[:0], nil, msg)
+	return c.decryptFrame(c.rbuf[:0], n)
+}
+
+// readPlaintextInto decrypts the next Noise message straight into dst if
+// its plaintext fits there, and returns the plaintext's length. It
+// returns 0 if the message is larger than dst, or has no plaintext:
+// readPlaintext then reads it, as a piece to copy from.
+func (c *Conn) readPlaintextInto(dst []byte) (int, error) {
+	n, err := c.peekFrame()
+	if err != nil {
+		return 0, err
+	}
+	if n <= tagSize || n-tagSize > len(dst) {
+		return 0, nil
+	}
+	plain, err := c.decryptFrame(dst[:0], n)
+	return len(plain), err
+}
+
+// peekFrame makes sure the read-ahead buffer holds the next whole Noise
+// message, and returns its length; the 2-byte length before it is
+// consumed. It returns io.EOF alone when the connection ends cleanly
+// before the message.
+func (c *Conn) peekFrame() (int, error) {
+	if c.peeked >= 0 {
+		return c.peeked, nil // the length was read by the last call
+	}
+	hdr, err := c.br.Peek(2)
+	if err != nil {
+		if len(hdr) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, frameError(err)
+	}
+	n := int(binary.BigEndian.Uint16(hdr))
+	c.br.Discard(2)
+	c.peeked = n
+	if _, err := c.br.Peek(n); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, frameError(err)
+	}
+	return n, nil
+}
+
+// decryptFrame decrypts the Noise message of n bytes that peekFrame left
+// in the read-ahead buffer, appending the plaintext to dst, whose
+// capacity must not overlap the buffer, and consumes it.
+func (c *Conn) decryptFrame(dst []byte, n int) ([]byte, error) {
+	msg, _ := c.br.Peek(n)
+	c.peeked = -1
+	if n < tagSize {
+		return nil, fmt.Errorf("secure: %w: a Noise message of %d bytes, shorter than its %d-byte tag", ErrProtocol, n, tagSize)
+	}
+	plain, err := c.recv.Decrypt(dst, nil, msg)
+	c.br.Discard(n)
 	if err != nil {
 		return nil, fmt.Errorf("secure: %w: a Noise message does not decrypt (corrupted or tampered with): %w", ErrProtocol, err)
 	}
 	return plain, nil
 }
 
-// readFrame reads one Noise message, framed by its 2-byte length, into
-// c.rbuf. It returns io.EOF if the connection ends before the frame and
-// io.ErrUnexpectedEOF if it ends inside it.
+// frameError describes an error of reading a Noise message: io.EOF alone
+// for a clean end before it.
+func frameError(err error) error {
+	switch {
+	case err == io.EOF:
+		return io.EOF
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("secure: the connection ended in the middle of a Noise message: %w", err)
+	}
+	return fmt.Errorf("secure: read: %w", err)
+}
+
+// readFrame reads one handshake message, framed by its 2-byte length,
+// into c.rbuf. It returns io.EOF if the connection ends before the frame
+// and io.ErrUnexpectedEOF if it ends inside it.
 func (c *Conn) readFrame() ([]byte, error) {
 	if _, err := io.ReadFull(c.conn, c.rhdr[:]); err != nil {
 		return nil, err
@@ -89,7 +156,11 @@ func (c *Conn) readFrame() ([]byte, error) {
 // clean end. Noise message boundaries mean nothing to it.
 type messageReader struct {
 	next func() ([]byte, error)
-	buf  []byte // the unread rest of the current piece
+	// direct, if set, puts the next piece straight into dst if it fits
+	// there whole, and returns its length, or 0 to have next return it.
+	// It saves copying the large messages that fill whole pieces.
+	direct func(dst []byte) (int, error)
+	buf    []byte // the unread rest of the current piece
 }
 
 // readMessage returns the next message body in a fresh slice. It allocates
@@ -101,6 +172,16 @@ func (r *messageReader) readMessage() ([]byte, error) {
 	}
 	body := make([]byte, n)
 	for off := 0; off < n; {
+		if len(r.buf) == 0 && r.direct != nil {
+			k, err := r.direct(body[off:])
+			if err != nil {
+				return nil, midMessage(err)
+			}
+			if k > 0 {
+				off += k
+				continue
+			}
+		}
 		if err := r.fill(); err != nil {
 			return nil, midMessage(err)
 		}
@@ -215,9 +296,17 @@ func (c *Conn) writable() error {
 }
 
 // buffer appends p to the plaintext stream, sending each Noise message as
-// it fills.
+// it fills. A whole Noise message's worth of p is encrypted straight from
+// p, without copying it into the buffer first.
 func (c *Conn) buffer(p []byte) error {
 	for len(p) > 0 {
+		if c.wn == 0 && len(p) >= maxPlain {
+			if err := c.sendFrameOf(p[:maxPlain]); err != nil {
+				return err
+			}
+			p = p[maxPlain:]
+			continue
+		}
 		k := copy(c.wbuf[2+c.wn:2+maxPlain], p)
 		c.wn += k
 		p = p[k:]
@@ -233,7 +322,14 @@ func (c *Conn) buffer(p []byte) error {
 // sendFrame encrypts the buffered plaintext in place, after the 2-byte
 // length, and writes the frame.
 func (c *Conn) sendFrame() error {
-	msg, err := c.send.Encrypt(c.wbuf[2:2], nil, c.wbuf[2:2+c.wn])
+	return c.sendFrameOf(c.wbuf[2 : 2+c.wn])
+}
+
+// sendFrameOf encrypts plain, the buffered plaintext or a whole Noise
+// message's worth of a body, into the buffer after the 2-byte length, and
+// writes the frame.
+func (c *Conn) sendFrameOf(plain []byte) error {
+	msg, err := c.send.Encrypt(c.wbuf[2:2], nil, plain)
 	if err == nil {
 		binary.BigEndian.PutUint16(c.wbuf, uint16(len(msg)))
 		_, err = c.conn.Write(c.wbuf[:2+len(msg)])

@@ -3,7 +3,6 @@ package wire
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -34,28 +33,68 @@ var (
 	})
 )
 
+// Payloads up to sampleAbove bytes are compressed whole to see whether
+// that pays. A larger one is first sampled: sampleCount windows of
+// sampleSize bytes spread over it are compressed, and the payload is
+// compressed only if they shrink by at least 1/sampleGain. Trying, and
+// failing, to compress megabytes of random or encrypted blocks cost
+// about a tenth of a sender's time.
+const (
+	sampleAbove = 256 << 10
+	sampleSize  = 4 << 10
+	sampleCount = 3
+	sampleGain  = 32
+)
+
+// scratchPool holds buffers the encoder writes into; a compressed payload
+// is copied back over the uncompressed one, so the message buffer never
+// grows (growing it cost as much as the compression).
+var scratchPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledScratch is the largest scratch buffer kept for reuse.
+const maxPooledScratch = MaxBodySize + MaxBodySize/64
+
 // compressPayload replaces buf[at:], the payload of a DATA body whose type
 // byte is buf[at-1], with its zstd compression if that is shorter, and then
-// sets the type's compressed bit.
+// sets the type's compressed bit. The result is buf[:at+n], with the same
+// backing array.
 func compressPayload(buf []byte, at int) []byte {
-	end := len(buf)
-	payload := buf[at:end:end]
-	if len(payload) > MaxBodySize {
-		return buf // the receiver would refuse to decompress it
+	payload := buf[at:]
+	if len(payload) > MaxBodySize || !worthCompressing(payload) {
+		return buf // the receiver would refuse to decompress it, or it won't shrink
 	}
-	// The compressed frame is appended after the payload, then moved over
-	// it. Room for it is made first: growing the buffer as the encoder
-	// writes cost as much as the compression.
+	sp := scratchPool.Get().(*[]byte)
+	out := zstdEncoder().EncodeAll(payload, (*sp)[:0])
+	if n := len(out); n < len(payload) {
+		copy(buf[at:], out)
+		buf = buf[:at+n]
+		buf[at-1] |= compressedBit
+	}
+	if cap(out) <= maxPooledScratch {
+		*sp = out
+		scratchPool.Put(sp)
+	}
+	return buf
+}
+
+// worthCompressing reports whether a sample of payload compresses enough
+// for compressing all of it to be worth trying.
+func worthCompressing(payload []byte) bool {
+	if len(payload) <= sampleAbove {
+		return true
+	}
+	sp := scratchPool.Get().(*[]byte)
+	defer scratchPool.Put(sp)
 	enc := zstdEncoder()
-	buf = slices.Grow(buf, enc.MaxEncodedSize(len(payload)))
-	buf = enc.EncodeAll(payload, buf)
-	n := len(buf) - end
-	if n >= len(payload) {
-		return buf[:end]
+	in, out := 0, 0
+	step := (len(payload) - sampleSize) / (sampleCount - 1)
+	for i := range sampleCount {
+		window := payload[i*step : i*step+sampleSize]
+		*sp = enc.EncodeAll(window, (*sp)[:0])
+		in += len(window)
+		out += len(*sp)
 	}
-	copy(buf[at:], buf[end:])
-	buf[at-1] |= compressedBit
-	return buf[:at+n]
+	return out < in-in/sampleGain
 }
 
 // decompress returns the payload of a compressed DATA body, refusing one

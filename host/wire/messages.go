@@ -93,7 +93,8 @@ func (m *Reject) check() error                  { return nil }
 //
 //	payload = string(reason)
 type Error struct {
-	// Reason is UTF-8 text for logs and people, not to be parsed.
+	// Reason is UTF-8 text for logs and people, not to be parsed: at
+	// most MaxReasonSize bytes.
 	Reason string
 }
 
@@ -104,6 +105,9 @@ func (m *Error) appendPayload(b []byte) []byte { return appendString(b, m.Reason
 func (m *Error) decode(d *decoder)             { m.Reason = string(d.bytes("reason")) }
 
 func (m *Error) check() error {
+	if len(m.Reason) > MaxReasonSize {
+		return fmt.Errorf("reason of %d bytes, more than %d", len(m.Reason), MaxReasonSize)
+	}
 	if !utf8.ValidString(m.Reason) {
 		return errors.New("reason is not valid UTF-8")
 	}

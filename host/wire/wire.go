@@ -30,6 +30,10 @@ const MaxBodySize = 16 << 20
 // MaxRequestBlocks is the most blocks one REQUEST may ask for.
 const MaxRequestBlocks = 1024
 
+// MaxReasonSize is the longest ERROR reason, in bytes (PROTOCOL.md,
+// section 5).
+const MaxReasonSize = 1024
+
 // MaxExtensionNameSize is the longest EXTENSION name, in bytes.
 // PROTOCOL.md does not bound the name; this does, so that a name stays
 // cheap to log and to look up.
@@ -186,6 +190,45 @@ func Append(buf []byte, channel uint64, m Message, compress bool) ([]byte, error
 		return buf[:start], malformed(t, "body of %d bytes, more than %d", n, MaxBodySize)
 	}
 	return buf, nil
+}
+
+// dataHeadroom is room for the part of a DATA body before the proof:
+// channel, type, request id and the proof's length.
+const dataHeadroom = 3*binary.MaxVarintLen64 + 1
+
+// EncodeData returns the body of a DATA message on channel answering
+// request id, whose proof is what appendProof appends to the slice it is
+// given, compressed as Append would if compress is set. size is the
+// proof's encoded size, or a bound on it, so that the body is allocated
+// once.
+//
+// Append copies a Data's proof into the body; EncodeData has the proof
+// encoded in place, which for proofs of megabytes saves a copy as costly
+// as the encoding itself. The body may start past the beginning of its
+// backing array.
+func EncodeData(channel, id uint64, compress bool, size int, appendProof func([]byte) []byte) ([]byte, error) {
+	if err := checkChannel(channel, TypeData); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, dataHeadroom, dataHeadroom+max(size, 0))
+	buf = appendProof(buf)
+	proofLen := len(buf) - dataHeadroom
+	var hdr [dataHeadroom]byte
+	h := binary.AppendUvarint(hdr[:0], channel)
+	h = append(h, byte(TypeData))
+	payload := len(h)
+	h = binary.AppendUvarint(h, id)
+	h = binary.AppendUvarint(h, uint64(proofLen))
+	start := dataHeadroom - len(h)
+	copy(buf[start:], h)
+	body := buf[start:]
+	if compress {
+		body = compressPayload(body, payload)
+	}
+	if len(body) > MaxBodySize {
+		return nil, malformed(TypeData, "body of %d bytes, more than %d", len(body), MaxBodySize)
+	}
+	return body, nil
 }
 
 // Decode decodes one message body. allowCompressed tells whether zstd was

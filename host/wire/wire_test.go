@@ -37,6 +37,7 @@ func samples() []sample {
 		{"reject", 0, &wire.Reject{DiscoveryKey: dk}},
 		{"error empty", 0, &wire.Error{}},
 		{"error utf-8", 0, &wire.Error{Reason: "protocol version mismatch: we speak 1-1 (codrive/0.1.0) — ✓"}},
+		{"error longest reason", 0, &wire.Error{Reason: strings.Repeat("r", wire.MaxReasonSize)}},
 		{"sync zero", 1, &wire.Sync{}},
 		{"sync max", maxU, &wire.Sync{Fork: maxU, Length: maxU}},
 		{"have none", 1, &wire.Have{}},
@@ -146,6 +147,7 @@ func TestAppendRefuses(t *testing.T) {
 		{"open kind 3", 0, &wire.Open{ID: 1, Kind: 3}, "wire: OPEN: unknown channel kind 3"},
 		{"close id 0", 0, &wire.Close{}, "wire: CLOSE: channel id 0, which is the control channel"},
 		{"error not utf-8", 0, &wire.Error{Reason: "\xff"}, "wire: ERROR: reason is not valid UTF-8"},
+		{"error reason too long", 0, &wire.Error{Reason: strings.Repeat("r", wire.MaxReasonSize+1)}, "wire: ERROR: reason of 1025 bytes, more than 1024"},
 		{"have empty range", 1, &wire.Have{Ranges: []sdk.Range{{Start: 0, End: 1}, {Start: 4, End: 4}}}, "wire: HAVE: range 1: end 4 not after start 4"},
 		{"have reversed range", 1, &wire.Have{Ranges: []sdk.Range{{Start: 9, End: 3}}}, "wire: HAVE: range 0: end 3 not after start 9"},
 		{"request end before start", 1, &wire.Request{Start: 9, End: 5}, "wire: REQUEST: end 5 before start 9"},
@@ -218,6 +220,7 @@ func malformedBodies(t testing.TB) []struct {
 		{"error length past end", []byte{0, 4, 5, 'a', 'b'}, false, "wire: ERROR: reason: length 5 exceeds the 2 bytes left"},
 		{"error not utf-8", []byte{0, 4, 2, 0xc3, 0x28}, false, "wire: ERROR: reason is not valid UTF-8"},
 		{"error trailing", []byte{0, 4, 0, 0}, false, "wire: ERROR: 1 bytes after the end"},
+		{"error reason too long", cat([]byte{0, 4}, uv(1025), bytes.Repeat([]byte{'r'}, 1025)), false, "wire: ERROR: reason of 1025 bytes, more than 1024"},
 
 		{"sync empty", []byte{1, 16}, false, "wire: SYNC: fork: truncated"},
 		{"sync length truncated", []byte{1, 16, 5, 0x80}, false, "wire: SYNC: length: truncated"},
@@ -369,6 +372,28 @@ func TestCompression(t *testing.T) {
 		}
 		checkDecodes(t, body, 1, m)
 	})
+	t.Run("large random data is not compressed", func(t *testing.T) {
+		big := make([]byte, 4<<20)
+		rand.NewChaCha8([32]byte{2}).Read(big)
+		m := &wire.Data{ID: 7, Proof: big}
+		plain, _ := wire.Append(nil, 1, m, false)
+		got, err := wire.Append(nil, 1, m, true)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("Append with compression = %d bytes, %v; want the %d uncompressed bytes", len(got), err, len(plain))
+		}
+	})
+	t.Run("large compressible data is compressed", func(t *testing.T) {
+		var big []byte
+		for len(big) < 4<<20 {
+			big = append(big, compressible...)
+		}
+		m := &wire.Data{ID: 7, Proof: big}
+		got, err := wire.Append(nil, 1, m, true)
+		if err != nil || len(got) > len(big)/10 {
+			t.Fatalf("Append with compression = %d bytes, %v; want it compressed", len(got), err)
+		}
+		checkDecodes(t, got, 1, m)
+	})
 	t.Run("window of 16 MiB", func(t *testing.T) {
 		// Another encoder may pick any window up to the payload limit.
 		body := cat([]byte{1, 19 | 0x80}, zstdFrame(24, []byte{1, 0}))
@@ -409,6 +434,62 @@ func checkDecodes(t *testing.T, body []byte, channel uint64, want wire.Message) 
 	if diff := cmp.Diff(want, m, cmp.Comparer(bytes.Equal)); diff != "" {
 		t.Errorf("decoded message (-want +got):\n%s", diff)
 	}
+}
+
+// TestEncodeData: EncodeData makes the body Append makes of the same
+// DATA, compressed or not.
+func TestEncodeData(t *testing.T) {
+	compressible := bytes.Repeat([]byte("sixty-four bytes of text that repeat, over and over and again.\n"), 2048)
+	random := make([]byte, 256<<10)
+	rand.NewChaCha8([32]byte{3}).Read(random)
+	tests := []struct {
+		name     string
+		channel  uint64
+		id       uint64
+		proof    []byte
+		compress bool
+		size     int
+	}{
+		{"empty", 1, 0, nil, false, 0},
+		{"small", 300, 1 << 40, []byte("proof"), false, 5},
+		{"size too small", 1, 1, random, false, 10},
+		{"random, compression tried", maxU, maxU, random, true, len(random)},
+		{"compressible", 2, 9, compressible, true, len(compressible)},
+		{"compressible, not compressed", 2, 9, compressible, false, len(compressible)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := &wire.Data{ID: tt.id, Proof: tt.proof}
+			want, err := wire.Append(nil, tt.channel, m, tt.compress)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := wire.EncodeData(tt.channel, tt.id, tt.compress, tt.size, func(b []byte) []byte { return append(b, tt.proof...) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("EncodeData = %d bytes %x..., Append = %d bytes %x...", len(got), head(got), len(want), head(want))
+			}
+			checkDecodes(t, got, tt.channel, m)
+		})
+	}
+	t.Run("refuses", func(t *testing.T) {
+		for _, tc := range []struct {
+			channel uint64
+			proof   []byte
+			want    string
+		}{
+			{0, nil, "wire: DATA: not a control message, on channel 0"},
+			{1, make([]byte, wire.MaxBodySize), "wire: DATA: body of 16777223 bytes, more than 16777216"},
+		} {
+			_, err := wire.EncodeData(tc.channel, 1, false, 0, func(b []byte) []byte { return append(b, tc.proof...) })
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("EncodeData error = %v, want %q", err, tc.want)
+			}
+			checkError(t, err)
+		}
+	})
 }
 
 func TestStrings(t *testing.T) {
