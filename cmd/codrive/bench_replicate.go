@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,16 +195,30 @@ func benchReplicateOver(ctx context.Context, e *env, r *reporter, exe, tmp, serv
 		return fmt.Errorf("the serving process printed %q, not its address: %w", line, err)
 	}
 
-	clientDir := filepath.Join(tmp, "client-"+t.label)
-	defer os.RemoveAll(clientDir)
-	m := &meter{}
-	h, err := startHost(ctx, e, clientDir, []string{t.name}, pluginDirs, m.wrap)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-
 	for _, c := range cases {
+		// A fresh receiver per case, so no case pays for the storage,
+		// heap or page cache another one left behind.
+		clientDir := filepath.Join(tmp, "client-"+t.label+"-"+strings.ReplaceAll(c.name, "/", "-"))
+		m := &meter{}
+		h, err := startHost(ctx, e, clientDir, []string{t.name}, pluginDirs, m.wrap)
+		if err != nil {
+			return err
+		}
+		err = func() error {
+			defer os.RemoveAll(clientDir)
+			defer h.Close()
+			return replicateCase(ctx, r, h, m, addr, t, c, limit)
+		}()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replicateCase downloads one case's feed into h and reports it.
+func replicateCase(ctx context.Context, r *reporter, h *host, m *meter, addr ma.Multiaddr, t benchTransport, c *replCase, limit float64) error {
+	{
 		f, err := h.store.Get(ctx, c.key)
 		if err != nil {
 			return err
