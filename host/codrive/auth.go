@@ -3,6 +3,7 @@ package codrive
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"sync"
@@ -96,11 +97,7 @@ func (c *CoDrive) RequestAuthorization(ctx context.Context, proof []byte) error 
 	if err != nil {
 		return err
 	}
-	msg := make([]byte, 0, 1+sdk.KeySize+len(sig)+len(proof))
-	msg = append(msg, messageVersion)
-	msg = append(msg, writer[:]...)
-	msg = append(msg, sig...)
-	msg = append(msg, proof...)
+	msg := encodeRequest(writer, sig, proof)
 
 	replies := make(chan reply, 2*len(peers)+8)
 	c.auth.mu.Lock()
@@ -209,14 +206,11 @@ const settleAnswers = time.Second
 
 // onRequest answers a peer's request to become a writer.
 func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
-	if len(msg) < 1+sdk.KeySize+64 || msg[0] != messageVersion || len(msg) > 1+sdk.KeySize+64+MaxProof {
-		c.log.Debug("codrive: malformed authorization request", "peer", from)
+	writer, sig, proof, err := decodeRequest(msg)
+	if err != nil {
+		c.log.Debug("codrive: malformed authorization request", "peer", from, "err", err)
 		return
 	}
-	var writer sdk.FeedKey
-	copy(writer[:], msg[1:])
-	sig := msg[1+sdk.KeySize : 1+sdk.KeySize+64]
-	proof := bytes.Clone(msg[1+sdk.KeySize+64:])
 	if !feed.VerifyMessage(writer, requestContext, signed(c.key, writer, from, proof), sig) {
 		c.log.Info("codrive: authorization request with a bad signature", "peer", from, "writer", writer)
 		return
@@ -280,29 +274,15 @@ func (c *CoDrive) decide(ctx context.Context, from sdk.PeerKey, writer sdk.FeedK
 }
 
 func (c *CoDrive) reply(to sdk.PeerKey, writer sdk.FeedKey, status byte, reason string) {
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
-	}
-	msg := make([]byte, 0, 2+sdk.KeySize+len(reason))
-	msg = append(msg, messageVersion)
-	msg = append(msg, writer[:]...)
-	msg = append(msg, status)
-	msg = append(msg, reason...)
-	if err := c.cfg.Replicator.SendExtension(c.key, extReply, &to, msg); err != nil {
+	if err := c.cfg.Replicator.SendExtension(c.key, extReply, &to, encodeReply(writer, status, reason)); err != nil {
 		c.log.Debug("codrive: replying to an authorization request", "peer", to, "err", err)
 	}
 }
 
 // onReply passes a peer's answer to the pending request, if any.
 func (c *CoDrive) onReply(from sdk.PeerKey, msg []byte) {
-	if len(msg) < 2+sdk.KeySize || msg[0] != messageVersion || len(msg) > 2+sdk.KeySize+maxReason {
-		return
-	}
-	var writer sdk.FeedKey
-	copy(writer[:], msg[1:])
-	status := msg[1+sdk.KeySize]
-	reason := string(msg[2+sdk.KeySize:])
-	if writer != c.local.Key() || status < replyGranted || status > replyDeciding || !utf8.ValidString(reason) {
+	writer, status, reason, err := decodeReply(msg)
+	if err != nil || writer != c.local.Key() {
 		return
 	}
 	c.auth.mu.Lock()
@@ -315,4 +295,68 @@ func (c *CoDrive) onReply(from sdk.PeerKey, msg []byte) {
 	case ch <- reply{from: from, status: status, reason: reason}:
 	default:
 	}
+}
+
+// encodeRequest lays out a request: version, writer key, signature, proof.
+func encodeRequest(writer sdk.FeedKey, sig, proof []byte) []byte {
+	msg := make([]byte, 0, 1+sdk.KeySize+len(sig)+len(proof))
+	msg = append(msg, messageVersion)
+	msg = append(msg, writer[:]...)
+	msg = append(msg, sig...)
+	return append(msg, proof...)
+}
+
+// decodeRequest checks a request from a peer and splits it; the parts
+// share no memory with msg.
+func decodeRequest(msg []byte) (writer sdk.FeedKey, sig, proof []byte, err error) {
+	const head = 1 + sdk.KeySize + ed25519.SignatureSize
+	switch {
+	case len(msg) < head:
+		return writer, nil, nil, fmt.Errorf("request of %d bytes, shorter than %d: %w", len(msg), head, sdk.ErrInvalid)
+	case msg[0] != messageVersion:
+		return writer, nil, nil, fmt.Errorf("request of version %d, this host speaks %d: %w", msg[0], messageVersion, sdk.ErrInvalid)
+	case len(msg) > head+MaxProof:
+		return writer, nil, nil, fmt.Errorf("request with a proof over %d bytes: %w", MaxProof, sdk.ErrInvalid)
+	}
+	copy(writer[:], msg[1:])
+	return writer, bytes.Clone(msg[1+sdk.KeySize : head]), bytes.Clone(msg[head:]), nil
+}
+
+// encodeReply lays out a reply: version, writer key, status, reason (cut
+// to maxReason bytes at a character boundary).
+func encodeReply(writer sdk.FeedKey, status byte, reason string) []byte {
+	if len(reason) > maxReason {
+		cut := maxReason
+		for cut > 0 && !utf8.RuneStart(reason[cut]) {
+			cut--
+		}
+		reason = reason[:cut]
+	}
+	msg := make([]byte, 0, 2+sdk.KeySize+len(reason))
+	msg = append(msg, messageVersion)
+	msg = append(msg, writer[:]...)
+	msg = append(msg, status)
+	return append(msg, reason...)
+}
+
+// decodeReply checks a reply from a peer and splits it.
+func decodeReply(msg []byte) (writer sdk.FeedKey, status byte, reason string, err error) {
+	switch {
+	case len(msg) < 2+sdk.KeySize:
+		return writer, 0, "", fmt.Errorf("reply of %d bytes: %w", len(msg), sdk.ErrInvalid)
+	case msg[0] != messageVersion:
+		return writer, 0, "", fmt.Errorf("reply of version %d: %w", msg[0], sdk.ErrInvalid)
+	case len(msg) > 2+sdk.KeySize+maxReason:
+		return writer, 0, "", fmt.Errorf("reply with a reason over %d bytes: %w", maxReason, sdk.ErrInvalid)
+	}
+	copy(writer[:], msg[1:])
+	status = msg[1+sdk.KeySize]
+	reason = string(msg[2+sdk.KeySize:])
+	if status < replyGranted || status > replyDeciding {
+		return writer, 0, "", fmt.Errorf("reply of unknown status %d: %w", status, sdk.ErrInvalid)
+	}
+	if !utf8.ValidString(reason) {
+		return writer, 0, "", fmt.Errorf("reply whose reason is not UTF-8: %w", sdk.ErrInvalid)
+	}
+	return writer, status, reason, nil
 }
