@@ -38,9 +38,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/codrive/codrive/host/builtin"
 	"github.com/codrive/codrive/host/node"
@@ -102,11 +104,11 @@ func findDaemon(dir string) *daemonClient {
 // run has the daemon run a command line, copies its output to e as it
 // comes, and returns its exit code as an exitCode.
 func (d *daemonClient) run(ctx context.Context, e *env, args []string, input []byte) error {
-	hdr, err := json.Marshal(controlRequest{Args: args, Terminal: e.isTerminal(), Version: builtin.Version})
+	hdr, err := encodeControlRequest(controlRequest{Args: args, Terminal: e.isTerminal(), Version: builtin.Version})
 	if err != nil {
 		return err
 	}
-	body := io.MultiReader(bytes.NewReader(append(hdr, '\n')), bytes.NewReader(input))
+	body := io.MultiReader(bytes.NewReader(hdr), bytes.NewReader(input))
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://codrive/v1/run", body)
 	if err != nil {
 		return err
@@ -150,6 +152,60 @@ func (d *daemonClient) run(ctx context.Context, e *env, args []string, input []b
 	}
 }
 
+// encodeControlRequest returns the line of JSON, newline included, that
+// starts a request for req. It refuses a request that the daemon would
+// not read as sent: JSON strings are text, so an argument that is not
+// valid UTF-8 (a file name can be any bytes) would reach the command
+// with U+FFFD in place of its invalid bytes; and a line over maxHeader
+// would be refused.
+func encodeControlRequest(req controlRequest) ([]byte, error) {
+	for _, a := range req.Args {
+		if !utf8.ValidString(a) {
+			return nil, fmt.Errorf("the argument %q is not valid UTF-8, which the daemon's control API can't carry", a)
+		}
+	}
+	hdr, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(hdr)+1 > maxHeader {
+		return nil, fmt.Errorf("a command line of %d bytes, over the daemon's limit of %d", len(hdr)+1, maxHeader)
+	}
+	return append(hdr, '\n'), nil
+}
+
+// readControlRequest reads the line of JSON that starts a request, of at
+// most maxHeader bytes, leaving r at the input that follows it. Its
+// errors are the reasons the daemon gives the client.
+func readControlRequest(r *bufio.Reader) (controlRequest, error) {
+	line, err := r.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		// Longer than r's buffer: gather it, up to maxHeader. (ReadSlice
+		// alone refused any line over 4 KiB, such as a put of a long
+		// path.)
+		long := slices.Clone(line)
+		for err == bufio.ErrBufferFull && len(long) <= maxHeader {
+			line, err = r.ReadSlice('\n')
+			long = append(long, line...)
+		}
+		line = long
+	}
+	if len(line) > maxHeader {
+		return controlRequest{}, fmt.Errorf("the request's header line is over %d bytes", maxHeader)
+	}
+	if err != nil {
+		return controlRequest{}, errors.New("the request has no header line")
+	}
+	var req controlRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		return controlRequest{}, errors.New("malformed request header: " + err.Error())
+	}
+	return req, nil
+}
+
+// readFrame reads one frame of a response: its kind and its payload. A
+// response cut short, even before the first byte of a frame, is
+// io.ErrUnexpectedEOF: the exit frame ends a response, not EOF.
 func readFrame(r *bufio.Reader) (byte, []byte, error) {
 	var hdr [5]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
@@ -276,14 +332,9 @@ func startControl(dir string, n *node.Node, e *env, log *slog.Logger) (*controlS
 
 func (s *controlServer) handleRun(w http.ResponseWriter, r *http.Request) {
 	br := bufio.NewReader(http.MaxBytesReader(w, r.Body, maxHeader+maxInput))
-	line, err := br.ReadSlice('\n')
+	req, err := readControlRequest(br)
 	if err != nil {
-		http.Error(w, "the request has no header line", http.StatusBadRequest)
-		return
-	}
-	var req controlRequest
-	if err := json.Unmarshal(line, &req); err != nil {
-		http.Error(w, "malformed request header: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	if _, _, _, ok := lookup(s.cmds, req.Args); !ok {
