@@ -55,6 +55,12 @@ type authState struct {
 	mu      sync.Mutex
 	replies chan reply // set while a request of this peer is pending
 	busy    int
+
+	// ctx ends decisions in flight when the co-drive closes; deciding
+	// counts them, so Close can wait.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	deciding sync.WaitGroup
 }
 
 type reply struct {
@@ -225,7 +231,12 @@ func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
 		c.reply(from, writer, replyError, "too many requests at once; try again")
 		return
 	}
+	if c.auth.ctx.Err() != nil {
+		c.auth.mu.Unlock()
+		return
+	}
 	c.auth.busy++
+	c.auth.deciding.Add(1)
 	c.auth.mu.Unlock()
 	// Tell the requester a writer is on it, so it waits for the policy
 	// however long it takes (up to the request's timeout).
@@ -235,8 +246,9 @@ func (c *CoDrive) onRequest(from sdk.PeerKey, msg []byte) {
 			c.auth.mu.Lock()
 			c.auth.busy--
 			c.auth.mu.Unlock()
+			c.auth.deciding.Done()
 		}()
-		ctx, cancel := context.WithTimeout(context.Background(), decideTimeout)
+		ctx, cancel := context.WithTimeout(c.auth.ctx, decideTimeout)
 		defer cancel()
 		status, reason := c.decide(ctx, from, writer, proof)
 		c.reply(from, writer, status, reason)

@@ -151,6 +151,9 @@ func Open(ctx context.Context, cfg Config, key sdk.FeedKey) (*CoDrive, error) {
 func (cfg Config) driveOptions(log *slog.Logger) drive.Options {
 	opts := cfg.Drive
 	opts.Logger = log
+	// Statements are permanent: a writer cannot take one back by
+	// overwriting or deleting it.
+	opts.History = WritersDir
 	if r := cfg.Replicator; r != nil {
 		opts.Fetcher = r
 		full := !cfg.SparseContent
@@ -175,6 +178,7 @@ func open(ctx context.Context, cfg Config, key sdk.FeedKey, local *drive.Drive) 
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	c.auth.ctx, c.auth.cancel = context.WithCancel(context.Background())
 	view, err := union.New(union.Config{Resolver: cfg.Resolver, Hidden: []string{WritersDir}, Now: cfg.Now, Logger: c.log})
 	if err != nil {
 		return nil, err
@@ -190,7 +194,9 @@ func open(ctx context.Context, cfg Config, key sdk.FeedKey, local *drive.Drive) 
 		r.HandleExtension(key, extRequest, c.onRequest)
 		r.HandleExtension(key, extReply, c.onReply)
 	}
-	c.follow(local)
+	if _, err := c.follow(local); err != nil {
+		return nil, err
+	}
 	if _, err := c.load(ctx, key); err != nil {
 		c.Close()
 		return nil, err
@@ -290,7 +296,7 @@ func (c *CoDrive) state(ctx context.Context, writer sdk.FeedKey, op string) erro
 	var nonce [8]byte
 	rand.Read(nonce[:])
 	p := path.Join(WritersDir, writer.String(), hex.EncodeToString(nonce[:])+"."+op)
-	if err := c.view.WriteFile(ctx, p, nil, 0o644); err != nil {
+	if err := c.view.Record(ctx, p); err != nil {
 		if errors.Is(err, union.ErrReadOnly) {
 			return ErrNotWriter
 		}
@@ -309,14 +315,28 @@ func (c *CoDrive) Close() error {
 	c.closed = true
 	c.mu.Unlock()
 	close(c.stop)
+	if r := c.cfg.Replicator; r != nil {
+		r.HandleExtension(c.key, extRequest, nil)
+		r.HandleExtension(c.key, extReply, nil)
+	}
+	c.auth.cancel()
+	c.auth.deciding.Wait()
 	if c.running {
 		<-c.done
 	}
+	// No update runs past here: they all check closed under updateMu.
+	c.auth.updateMu.Lock()
+	defer c.auth.updateMu.Unlock()
 	c.view.Close()
 	c.mu.Lock()
 	drives := c.drives
-	c.drives = nil
+	c.drives = map[sdk.FeedKey]*loaded{}
+	waiters := c.waiters
+	c.waiters = nil
 	c.mu.Unlock()
+	for _, w := range waiters {
+		close(w)
+	}
 	for _, l := range drives {
 		l.cancel()
 		l.d.Close()
@@ -349,7 +369,7 @@ func (c *CoDrive) run() {
 }
 
 // follow subscribes to d's statements. c.mu must not be held.
-func (c *CoDrive) follow(d *drive.Drive) *loaded {
+func (c *CoDrive) follow(d *drive.Drive) (*loaded, error) {
 	l := &loaded{d: d}
 	l.cancel = d.Subscribe(func(u drive.Update) {
 		for _, n := range u.Nodes {
@@ -363,17 +383,25 @@ func (c *CoDrive) follow(d *drive.Drive) *loaded {
 		}
 	})
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		l.cancel()
+		return nil, sdk.ErrClosed
+	}
 	c.drives[d.Key()] = l
 	c.mu.Unlock()
-	return l
+	return l, nil
 }
 
 // load opens and follows the drive key if it is not yet, replicating it
 // in full.
 func (c *CoDrive) load(ctx context.Context, key sdk.FeedKey) (*loaded, error) {
 	c.mu.Lock()
-	l := c.drives[key]
+	l, closed := c.drives[key], c.closed
 	c.mu.Unlock()
+	if closed {
+		return nil, sdk.ErrClosed
+	}
 	if l != nil {
 		return l, nil
 	}
@@ -381,10 +409,15 @@ func (c *CoDrive) load(ctx context.Context, key sdk.FeedKey) (*loaded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codrive: opening writer drive %s: %w", key, err)
 	}
+	l, err = c.follow(d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
 	if r := c.cfg.Replicator; r != nil {
 		r.Add(d.Feed(), replicate.FeedOptions{Download: true})
 	}
-	return c.follow(d), nil
+	return l, nil
 }
 
 // update reads every statement of every drive followed, works out the
@@ -394,6 +427,12 @@ func (c *CoDrive) update(ctx context.Context) error {
 	c.auth.updateMu.Lock()
 	defer c.auth.updateMu.Unlock()
 	for {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return sdk.ErrClosed
+		}
 		c.mu.Lock()
 		drives := make([]*loaded, 0, len(c.drives))
 		for _, l := range c.drives {
@@ -497,27 +536,28 @@ func (c *CoDrive) changed() <-chan struct{} {
 	return ch
 }
 
-// statements reads the writer-set statements of a drive: files
-// /.writers/<writer>/<nonce>.<op>.
+// statements reads the writer-set statements of a drive: every file ever
+// written at /.writers/<writer>/<nonce>.<op>, including any the writer
+// overwrote or deleted since.
 func statements(d *drive.Drive) []Statement {
 	var out []Statement
 	author := d.Key()
 	d.Read(func(x *drive.Index) {
-		x.Walk(WritersDir, func(n drive.Node) bool {
+		for _, n := range x.History() {
 			if n.Kind != drive.KindFile {
-				return true
+				continue
 			}
 			rest, ok := strings.CutPrefix(n.Path, WritersDir+"/")
 			if !ok {
-				return true
+				continue
 			}
 			wk, name, ok := strings.Cut(rest, "/")
 			if !ok || strings.Contains(name, "/") {
-				return true
+				continue
 			}
 			w, err := sdk.ParseFeedKey(wk)
 			if err != nil {
-				return true
+				continue
 			}
 			s := Statement{Author: author, Seq: n.Seq, Clock: n.Clock, Writer: w}
 			switch path.Ext(name) {
@@ -527,11 +567,10 @@ func statements(d *drive.Drive) []Statement {
 			case ".discard":
 				s.Remove, s.Discard = true, true
 			default:
-				return true
+				continue
 			}
 			out = append(out, s)
-			return true
-		})
+		}
 	})
 	return out
 }

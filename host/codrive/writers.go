@@ -2,6 +2,7 @@ package codrive
 
 import (
 	"bytes"
+	"math"
 	"slices"
 
 	"github.com/codrive/codrive/sdk"
@@ -41,6 +42,9 @@ type standing struct {
 	addedBy sdk.FeedKey
 	addedAt uint64
 	primary bool
+	// since is the position in causal order of the statement that first
+	// added the writer (-1 for the primary): its seniority.
+	since int
 }
 
 // seen returns how much of writer's drive the statement's author had
@@ -58,17 +62,23 @@ func (s *Statement) seen(writer sdk.FeedKey) uint64 {
 	return 0
 }
 
-// rank is the sum of the statement's full vector clock: a statement that
-// knows another has a larger rank (clocks are merged along causality), so
-// ordering by rank, then author key and sequence, is a linear extension
-// of causal order that every peer computes the same way.
+// rank is the sum of the statement's full vector clock, saturating: a
+// statement that knows another has a larger rank (clocks are merged along
+// causality), so ordering by rank, then author key and sequence, is a
+// linear extension of causal order that every peer computes the same way.
 func (s *Statement) rank() uint64 {
 	r := s.Seq
 	for _, c := range s.Clock {
+		if r+c.Length < r {
+			return math.MaxUint64
+		}
 		r += c.Length
 	}
 	return r
 }
+
+// knows reports whether s was made after seeing t.
+func (s *Statement) knows(t *Statement) bool { return s.seen(t.Author) > t.Seq }
 
 // Members works out the writer set of a co-drive from its primary writer
 // and every writer-set statement found in its writers' drives, in any
@@ -78,10 +88,13 @@ func (s *Statement) rank() uint64 {
 // Statements are taken in causal order. One counts only if its author was
 // a writer when making it: the primary from the start, any other writer
 // once the statement knows the one that added it, and never from the cut
-// of a removal on. A removal cuts its writer off at what the remover had
-// seen of it; an addition makes a removed writer a member again. Of two
-// writers that remove each other concurrently, the removal taken first
-// (by rank, then key) wins, the same on every peer.
+// of a removal on, whatever the statement's clock claims: a statement of
+// a removed writer at or past its cut is struck out and the set worked out
+// again. A removal cuts its writer off at what the remover had seen of it;
+// an addition makes a removed writer a member again. Of two writers that
+// remove each other concurrently, the senior one wins (the primary, then
+// the one added first), so a writer cannot escape its removal by claiming
+// it had not seen it.
 func Members(primary sdk.FeedKey, stmts []Statement) map[sdk.FeedKey]Status {
 	order := slices.Clone(stmts)
 	slices.SortFunc(order, func(a, b Statement) int {
@@ -102,28 +115,93 @@ func Members(primary sdk.FeedKey, stmts []Statement) map[sdk.FeedKey]Status {
 		}
 		return 0
 	})
-	set := map[sdk.FeedKey]standing{primary: {Status: Status{Member: true}, primary: true}}
+	struck := make([]bool, len(order))
+	for {
+		set, counted := evaluate(primary, order, struck)
+		if !strike(order, set, counted, struck) {
+			out := make(map[sdk.FeedKey]Status, len(set))
+			for k, st := range set {
+				out[k] = st.Status
+			}
+			return out
+		}
+	}
+}
+
+// evaluate takes the statements not struck out, in order, and returns the
+// resulting set and which statements counted.
+func evaluate(primary sdk.FeedKey, order []Statement, struck []bool) (map[sdk.FeedKey]standing, []bool) {
+	set := map[sdk.FeedKey]standing{primary: {Status: Status{Member: true}, primary: true, since: -1}}
+	counted := make([]bool, len(order))
 	for i := range order {
 		s := &order[i]
-		if !valid(set, s) {
+		if struck[i] || !valid(set, s) {
 			continue
 		}
-		cur := set[s.Writer]
+		counted[i] = true
+		cur, known := set[s.Writer]
 		switch {
 		case !s.Remove && !cur.Member:
-			set[s.Writer] = standing{Status: Status{Member: true}, addedBy: s.Author, addedAt: s.Seq}
+			since := i
+			if known {
+				since = cur.since
+			}
+			set[s.Writer] = standing{Status: Status{Member: true}, addedBy: s.Author, addedAt: s.Seq, since: since}
 		case s.Remove && cur.Member:
-			set[s.Writer] = standing{Status: Status{Cut: s.seen(s.Writer), Discard: s.Discard}}
+			cut := s.seen(s.Writer)
+			if s.Writer == s.Author {
+				cut = s.Seq + 1 // leaving: the statement itself still counts
+			}
+			set[s.Writer] = standing{Status: Status{Cut: cut, Discard: s.Discard}, since: cur.since}
 		case s.Remove && s.Discard:
 			cur.Discard = true
 			set[s.Writer] = cur
 		}
 	}
-	out := make(map[sdk.FeedKey]Status, len(set))
-	for k, st := range set {
-		out[k] = st.Status
+	return set, counted
+}
+
+// strike marks statements that must not count and reports whether it
+// marked any: first the junior side of a concurrent mutual removal (which
+// decides who is removed at all), then a removed writer's statements at
+// or past its cut.
+func strike(order []Statement, set map[sdk.FeedKey]standing, counted, struck []bool) bool {
+	for i := range order {
+		s := &order[i]
+		if !counted[i] || !s.Remove {
+			continue
+		}
+		for j := range order {
+			t := &order[j]
+			if struck[j] || counted[j] || !t.Remove || t.Author != s.Writer || t.Writer != s.Author || s.knows(t) || t.knows(s) {
+				continue
+			}
+			// s's author removed t's author while t's author removed it:
+			// seniority decides, not which came first.
+			if senior(set, t.Author, s.Author) {
+				struck[i] = true
+				return true
+			}
+		}
 	}
-	return out
+	changed := false
+	for i := range order {
+		s := &order[i]
+		if st := set[s.Author]; counted[i] && !st.Member && s.Seq >= st.Cut {
+			struck[i], changed = true, true
+		}
+	}
+	return changed
+}
+
+// senior reports whether writer a joined before writer b: the primary
+// first, then by the position of the statement that first added them.
+func senior(set map[sdk.FeedKey]standing, a, b sdk.FeedKey) bool {
+	sa, sb := set[a], set[b]
+	if sa.since != sb.since {
+		return sa.since < sb.since
+	}
+	return bytes.Compare(a[:], b[:]) < 0
 }
 
 // valid reports whether s's author was a writer when it made s.
@@ -133,9 +211,9 @@ func valid(set map[sdk.FeedKey]standing, s *Statement) bool {
 	case !ok:
 		return false
 	case !st.Member:
-		// Removed. What it wrote before its cut, the remover had seen,
-		// so it ranked lower and was taken before the removal; what is
-		// left lies past the cut.
+		// Removed: what it said before its cut was taken before the
+		// removal (the remover had seen it); what comes after does not
+		// count.
 		return false
 	case st.primary:
 		return true

@@ -74,11 +74,11 @@ func TestMembers(t *testing.T) {
 			map[sdk.FeedKey]Status{kP: member, kA: member}},
 		{"a writer can leave",
 			[]Statement{add(kP, 1, kA, nil), remove(kA, 4, kA, clock(kP, 2), false)},
-			map[sdk.FeedKey]Status{kP: member, kA: {Cut: 4}}},
+			map[sdk.FeedKey]Status{kP: member, kA: {Cut: 5}}},
 		{"the primary can be removed by a writer it added",
 			[]Statement{add(kP, 1, kA, nil), remove(kA, 1, kP, clock(kP, 2), false)},
 			map[sdk.FeedKey]Status{kP: {Cut: 2}, kA: member}},
-		{"two writers remove each other concurrently: the first in causal order wins",
+		{"two writers remove each other concurrently: the senior one wins",
 			[]Statement{add(kP, 1, kA, nil), add(kP, 2, kB, nil),
 				remove(kA, 1, kB, clock(kP, 3), false), remove(kB, 1, kA, clock(kP, 3), false)},
 			map[sdk.FeedKey]Status{kP: member, kA: member, kB: {Cut: 0}}},
@@ -99,5 +99,20 @@ func TestMembers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMutualRemovalSeniority(t *testing.T) {
+	member := Status{Member: true}
+	// A, removed by the primary, claims not to have seen that and removes
+	// the primary with a small clock that sorts first: seniority decides.
+	got := Members(kP, []Statement{
+		add(kP, 1, kA, nil), add(kP, 2, kB, nil),
+		remove(kP, 3, kA, clock(kA, 3, kB, 100), false),
+		remove(kA, 3, kP, clock(kP, 2), false),
+	})
+	want := map[sdk.FeedKey]Status{kP: member, kA: {Cut: 3}, kB: member}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -58,6 +58,10 @@ type Options struct {
 	// Logger receives undecodable entries and follow errors; nil
 	// discards.
 	Logger *slog.Logger
+	// History names a directory (such as "/.writers") whose every entry
+	// the index keeps, not only the latest per path: records that must
+	// not be taken back by overwriting them.
+	History string
 }
 
 // Update tells subscribers which entries a drive applied, in order.
@@ -130,7 +134,7 @@ func Open(ctx context.Context, store *feedstore.Store, key sdk.FeedKey, opts Opt
 func open(ctx context.Context, store *feedstore.Store, meta *feed.Feed, opts Options) (*Drive, error) {
 	d := &Drive{
 		store: store, meta: meta, opts: opts, log: opts.Logger,
-		idx: NewIndex(), subs: map[int]func(Update){},
+		idx: newIndex(opts.History), subs: map[int]func(Update){},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if d.log == nil {
@@ -237,7 +241,7 @@ func (d *Drive) Append(ctx context.Context, entries ...*Entry) (uint64, error) {
 // Snapshot rebuilds the index as it was when the drive feed had length
 // blocks. The blocks must be stored locally.
 func (d *Drive) Snapshot(ctx context.Context, length uint64) (*Index, error) {
-	x := NewIndex()
+	x := newIndex(d.opts.History)
 	if length <= 1 {
 		return x, nil
 	}

@@ -36,6 +36,10 @@ type Index struct {
 	mounts int
 	// symlinks counts live symlinks, for the same reason.
 	symlinks int
+	// historyPrefix, if set, names a directory whose every entry is kept
+	// in history, not only the latest per path.
+	historyPrefix string
+	history       []Node
 	// lastClock is the clock of the last entry applied: the next entry
 	// usually has the same one (its writer saw nothing new in between),
 	// and then shares it, which saves memory and lets the clock be sent
@@ -53,11 +57,16 @@ type dirInfo struct {
 }
 
 // NewIndex returns the index of an empty drive.
-func NewIndex() *Index {
+func NewIndex() *Index { return newIndex("") }
+
+// newIndex returns an empty index that keeps every entry under the
+// directory prefix (if not empty) in its History.
+func newIndex(prefix string) *Index {
 	return &Index{
-		nodes:  make(map[string]Node),
-		dirs:   map[string]*dirInfo{"/": {}},
-		length: 1, // the header
+		historyPrefix: prefix,
+		nodes:         make(map[string]Node),
+		dirs:          map[string]*dirInfo{"/": {}},
+		length:        1, // the header
 	}
 }
 
@@ -90,6 +99,9 @@ func (x *Index) Apply(seq uint64, e *Entry) {
 			x.lastClock = e.Clock
 			x.maxClock = MergeClock(x.maxClock, e.Clock)
 		}
+	}
+	if x.historyPrefix != "" && strings.HasPrefix(e.Path, x.historyPrefix+"/") {
+		x.history = append(x.history, Node{Seq: seq, Entry: e})
 	}
 	prev, existed := x.nodes[e.Path]
 	x.nodes[e.Path] = Node{Seq: seq, Entry: e}
@@ -235,6 +247,11 @@ func (x *Index) Walk(p string, fn func(Node) bool) bool {
 	}
 	return true
 }
+
+// History returns every entry applied under the drive's history prefix
+// (Options.History), in order, including those later overwritten or
+// deleted. The slice must not be modified.
+func (x *Index) History() []Node { return x.history }
 
 // Mounts counts the live mount entries.
 func (x *Index) Mounts() int { return x.mounts }

@@ -87,6 +87,14 @@ func (v *View) clock() sdk.VectorClock {
 	for _, s := range sources {
 		in[s.key] = s.key != own
 	}
+	// What a drive claims to have seen of another is believed only up to
+	// that drive's signed length here, and never about itself: a writer
+	// cannot inflate the clocks others write (and so the cut of its own
+	// removal) by claiming lengths that do not exist.
+	signed := make(map[sdk.FeedKey]uint64, len(sources))
+	for _, s := range sources {
+		signed[s.key] = s.d.Feed().Length()
+	}
 	var c sdk.VectorClock
 	for _, s := range sources {
 		var length uint64
@@ -94,7 +102,8 @@ func (v *View) clock() sdk.VectorClock {
 		s.read(func(x *drive.Index) { length, seen = x.Length(), x.MaxClock() })
 		kept := seen[:0]
 		for _, e := range seen {
-			if in[e.Writer] {
+			if in[e.Writer] && e.Writer != s.key {
+				e.Length = min(e.Length, signed[e.Writer])
 				kept = append(kept, e)
 			}
 		}
@@ -342,4 +351,27 @@ func (v *View) Truncate(ctx context.Context, p string, size int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// Record writes an empty file at p, stamped like any write, without the
+// checks a file system makes on the directories above it: for records
+// such as a co-drive's writer set, whose paths other writers must not be
+// able to block by putting a file or a symlink in the way.
+func (v *View) Record(ctx context.Context, p string) error {
+	p, err := clean("record", p)
+	if err != nil {
+		return err
+	}
+	if !drive.ValidPath(p) {
+		return &fs.PathError{Op: "record", Path: p, Err: fs.ErrInvalid}
+	}
+	w, err := v.writable("record", p)
+	if err != nil {
+		return err
+	}
+	v.writeMu.Lock()
+	defer v.writeMu.Unlock()
+	e := v.newEntry(drive.KindFile, p, v.clock())
+	e.Mode = 0o644
+	return v.append(ctx, "record", p, w, e)
 }
