@@ -111,7 +111,11 @@
 // by echo works.
 //
 // A code is a bearer token: it admits anyone who has it, for as long as
-// the secret is unchanged. Send it over a channel you trust.
+// the secret is unchanged. Send it over a channel you trust. A request
+// travels, proof included, to every connected peer of the co-drive, so
+// the peers a requester is connected to, readers too, can learn the code:
+// hand it to people you would let in anyway, and change the secret when
+// that is no longer so.
 package invite
 
 import (
