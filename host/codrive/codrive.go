@@ -481,11 +481,13 @@ func (c *CoDrive) apply(ctx context.Context, members map[sdk.FeedKey]Status) err
 		}
 		switch {
 		case want && !l.inView:
-			if err := c.view.AddDrive(l.d); err != nil {
+			// Added at its limit, so nothing past a cut shows even for
+			// an instant.
+			if err := c.view.AddDriveAt(ctx, l.d, limit); err != nil {
 				return err
 			}
 			l.inView = true
-			l.limit = 0
+			l.limit = limit
 		case !want && l.inView:
 			if k == c.local.Key() {
 				if err := c.view.SetWriter(nil); err != nil {

@@ -177,11 +177,22 @@ func New(cfg Config) (*View, error) {
 }
 
 // AddDrive adds a drive to the view and follows its changes.
-func (v *View) AddDrive(d *drive.Drive) error {
+func (v *View) AddDrive(d *drive.Drive) error { return v.AddDriveAt(context.Background(), d, 0) }
+
+// AddDriveAt adds a drive to the view read only as it was at length
+// blocks, as Limit does, from the moment it appears; 0 reads all of it.
+func (v *View) AddDriveAt(ctx context.Context, d *drive.Drive, length uint64) error {
 	if v.readOnly {
 		return ErrReadOnly
 	}
-	s := &source{d: d, key: d.Key()}
+	s := &source{d: d, key: d.Key(), limit: length}
+	if length > 0 {
+		x, err := d.Snapshot(ctx, min(length, d.Length()))
+		if err != nil {
+			return err
+		}
+		s.fixed.Store(x)
+	}
 	// Subscribe before the drive becomes visible, so that nothing read
 	// through it can be cached without being invalidated later; updates
 	// count only while the source is active.
