@@ -10,9 +10,12 @@
 //	secret-file  a file holding the secret, instead
 //
 // and hands out the drive's invite code, [Code](secret, drive): 32 hex
-// characters. A peer that wants to write sends the code as the Proof of
-// its request. There is one code per drive; changing the secret revokes
-// every code made with it.
+// characters. A peer that wants to write does not send the code itself:
+// it sends, as the Proof of its request, the code bound to that request,
+// [Proof](code, drive, writer, peer), so that the peers a request passes
+// through learn nothing they could use for another writer or peer. There
+// is one code per drive; changing the secret revokes every code made with
+// it.
 //
 // # Writing a policy
 //
@@ -25,22 +28,23 @@
 // to the writer set (Writer; the host has checked that the peer holds its
 // secret key), who asks (Peer, the key the peer authenticated the
 // connection with), and what it sent along (Proof: bytes the host does
-// not interpret, here the invite code).
+// not interpret, here the invite code bound to the request).
 //
 // Step 1, decide. Return AuthDecision{Allow: true}, or a denial with a
 // Reason. The reason is shown to the requester: it should help an honest
 // one and give nothing away. This policy's decision is a few lines (see
 // [Policy.Authorize]):
 //
-//	code := bytes.TrimSpace(req.Proof)
-//	if len(code) == 0 {
+//	proof := bytes.TrimSpace(req.Proof)
+//	if len(proof) == 0 {
 //		return sdk.AuthDecision{Reason: ReasonNoCode}, nil
 //	}
-//	if len(code) != hex.EncodedLen(CodeSize) {
+//	if len(proof) != hex.EncodedLen(CodeSize) {
 //		return sdk.AuthDecision{Reason: ReasonWrongCode}, nil
 //	}
-//	got, err := hex.DecodeString(string(code))
-//	if err != nil || !hmac.Equal(got, mac(p.secret, req.Drive)) {
+//	got, err := hex.DecodeString(string(proof))
+//	want := bind(mac(p.secret, req.Drive), req.Drive, req.Writer, req.Peer)
+//	if err != nil || !hmac.Equal(got, want) {
 //		return sdk.AuthDecision{Reason: ReasonWrongCode}, nil
 //	}
 //	return sdk.AuthDecision{Allow: true}, nil
@@ -81,13 +85,14 @@
 //
 //	func TestConformance(t *testing.T) {
 //		secret, drive := "correct horse battery staple", sdk.FeedKey{1}
+//		proof, _ := invite.Proof(invite.Code([]byte(secret), drive), drive, sdk.FeedKey{}, sdk.PeerKey{})
 //		authtest.Run(t, authtest.Harness{
 //			Open: func(_ *testing.T, cfg plugin.Config) (sdk.AuthPolicy, error) {
 //				return invite.Open(cfg)
 //			},
 //			Config: plugin.Config{"secret": secret},
 //			Cases: []authtest.Case{
-//				{Name: "right code", Request: sdk.AuthRequest{Drive: drive, Proof: []byte(invite.Code([]byte(secret), drive))}, Allow: true},
+//				{Name: "right proof", Request: sdk.AuthRequest{Drive: drive, Proof: []byte(proof)}, Allow: true},
 //				{Name: "no code", Request: sdk.AuthRequest{Drive: drive}, Reason: invite.ReasonNoCode},
 //			},
 //			BadConfigs: []plugin.Config{{}, {"secret": "too short"}},
@@ -112,10 +117,10 @@
 //
 // A code is a bearer token: it admits anyone who has it, for as long as
 // the secret is unchanged. Send it over a channel you trust. A request
-// travels, proof included, to every connected peer of the co-drive, so
-// the peers a requester is connected to, readers too, can learn the code:
-// hand it to people you would let in anyway, and change the secret when
-// that is no longer so.
+// travels to every connected peer of the co-drive, readers too; what it
+// carries is the proof, an HMAC keyed by the code over the drive, the
+// writer key and the requester's peer key, which admits that writer from
+// that peer and nothing else.
 package invite
 
 import (
@@ -220,20 +225,47 @@ func mac(secret []byte, drive sdk.FeedKey) []byte {
 	return h.Sum(nil)[:CodeSize]
 }
 
-// Authorize allows req if its Proof is the invite code of req.Drive, in
-// upper or lower case, with or without white space around it.
+// Authorize allows req if its Proof is the invite code of req.Drive bound
+// to the request (see Proof), in upper or lower case, with or without
+// white space around it.
 func (p *Policy) Authorize(_ context.Context, req sdk.AuthRequest) (sdk.AuthDecision, error) {
-	code := bytes.TrimSpace(req.Proof)
-	if len(code) == 0 {
+	proof := bytes.TrimSpace(req.Proof)
+	if len(proof) == 0 {
 		return sdk.AuthDecision{Reason: ReasonNoCode}, nil
 	}
 	// Checked first so that a long proof is not decoded for nothing.
-	if len(code) != hex.EncodedLen(CodeSize) {
+	if len(proof) != hex.EncodedLen(CodeSize) {
 		return sdk.AuthDecision{Reason: ReasonWrongCode}, nil
 	}
-	got, err := hex.DecodeString(string(code))
-	if err != nil || !hmac.Equal(got, mac(p.secret, req.Drive)) {
+	got, err := hex.DecodeString(string(proof))
+	want := bind(mac(p.secret, req.Drive), req.Drive, req.Writer, req.Peer)
+	if err != nil || !hmac.Equal(got, want) {
 		return sdk.AuthDecision{Reason: ReasonWrongCode}, nil
 	}
 	return sdk.AuthDecision{Allow: true}, nil
+}
+
+// proofDomain separates proofs from every other use of a code.
+const proofDomain = "codrive invite proof v1\x00"
+
+// Proof binds an invite code to one request: what a peer sends as the
+// Proof of its request to add writer to drive, over the connection it
+// authenticated with peer. It fails with an error wrapping sdk.ErrInvalid
+// if code is not an invite code (32 hex characters).
+func Proof(code string, drive, writer sdk.FeedKey, peer sdk.PeerKey) (string, error) {
+	c, err := hex.DecodeString(strings.TrimSpace(code))
+	if err != nil || len(c) != CodeSize {
+		return "", fmt.Errorf("invite code %q: want %d hex characters: %w", code, hex.EncodedLen(CodeSize), sdk.ErrInvalid)
+	}
+	return hex.EncodeToString(bind(c, drive, writer, peer)), nil
+}
+
+// bind is the proof of a request, as bytes.
+func bind(code []byte, drive, writer sdk.FeedKey, peer sdk.PeerKey) []byte {
+	h := hmac.New(sha256.New, code)
+	h.Write([]byte(proofDomain))
+	h.Write(drive[:])
+	h.Write(writer[:])
+	h.Write(peer[:])
+	return h.Sum(nil)[:CodeSize]
 }

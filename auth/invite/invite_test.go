@@ -108,18 +108,23 @@ func TestAuthorize(t *testing.T) {
 		t.Fatal(err)
 	}
 	secret[0] = 'x' // New keeps its own copy
+	proof, err := invite.Proof(code, drive, sdk.FeedKey{}, sdk.PeerKey{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name  string
 		drive sdk.FeedKey
 		proof string
 		want  sdk.AuthDecision
 	}{
-		{"right code", drive, code, sdk.AuthDecision{Allow: true}},
-		{"tab around it", drive, "\t" + code + "\t", sdk.AuthDecision{Allow: true}},
-		{"other drive", shipped.DriveB, code, sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
+		{"right proof", drive, proof, sdk.AuthDecision{Allow: true}},
+		{"tab around it", drive, "\t" + proof + "\t", sdk.AuthDecision{Allow: true}},
+		{"the code itself", drive, code, sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
+		{"other drive", shipped.DriveB, proof, sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
 		{"no code", drive, "", sdk.AuthDecision{Reason: invite.ReasonNoCode}},
-		{"space inside", drive, code[:16] + " " + code[16:], sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
-		{"the code twice", drive, code + code, sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
+		{"space inside", drive, proof[:16] + " " + proof[16:], sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
+		{"the proof twice", drive, proof + proof, sdk.AuthDecision{Reason: invite.ReasonWrongCode}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,5 +143,13 @@ func TestAuthorize(t *testing.T) {
 func TestCodeSize(t *testing.T) {
 	if diff := cmp.Diff(2*invite.CodeSize, len(invite.Code([]byte("any"), sdk.FeedKey{}))); diff != "" {
 		t.Errorf("code length (-want +got):\n%s", diff)
+	}
+}
+
+func TestProofRejectsBadCodes(t *testing.T) {
+	for _, code := range []string{"", "zz", strings.Repeat("a", 30), strings.Repeat("a", 34)} {
+		if _, err := invite.Proof(code, sdk.FeedKey{}, sdk.FeedKey{}, sdk.PeerKey{}); !errors.Is(err, sdk.ErrInvalid) {
+			t.Errorf("Proof(%q): %v", code, err)
+		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/codrive/codrive/auth/invite"
 	co "github.com/codrive/codrive/host/codrive"
 	"github.com/codrive/codrive/host/drive"
 	"github.com/codrive/codrive/host/node"
@@ -62,7 +63,7 @@ func nodeCommands() map[string]nodeCommand {
 			min: 2, max: 2, key: true, setup: noFlags(cmdAuthorize)},
 		"deauthorize": {usage: "KEY WRITER [--discard]", short: "remove a writer; --discard hides all of its files too",
 			min: 2, max: 2, key: true, setup: setupDeauthorize},
-		"request-auth": {usage: "KEY [--proof STRING] [--peer ADDR]... [--timeout D]", short: "ask the online writers to make this peer a writer",
+		"request-auth": {usage: "KEY [--invite CODE | --proof STRING] [--peer ADDR]... [--timeout D]", short: "ask the online writers to make this peer a writer",
 			min: 1, max: 1, key: true, network: true, authTimeout: true, setup: setupRequestAuth},
 	}
 }
@@ -255,7 +256,8 @@ func setupSync(fs *flag.FlagSet) func(*call) error {
 func setupRequestAuth(fs *flag.FlagSet) func(*call) error {
 	var nf netFlags
 	nf.register(fs)
-	proof := fs.String("proof", "", "proof for the writers' auth policy, such as an invite code")
+	proof := fs.String("proof", "", "proof for the writers' auth policy, sent as it is")
+	code := fs.String("invite", "", "an invite code (for the invite policy), bound to this request")
 	return func(c *call) error {
 		peers, err := nf.parse()
 		if err != nil {
@@ -264,12 +266,23 @@ func setupRequestAuth(fs *flag.FlagSet) func(*call) error {
 		if len(*proof) > co.MaxProof {
 			return fmt.Errorf("%w: --proof is %d bytes, over %d", errUsage, len(*proof), co.MaxProof)
 		}
+		if *proof != "" && *code != "" {
+			return fmt.Errorf("%w: give --proof or --invite, not both", errUsage)
+		}
 		d, err := c.codrive()
 		if err != nil {
 			return err
 		}
 		if !d.IsWriter() {
-			if err := requestAuth(c, d, &nf, peers, []byte(*proof)); err != nil {
+			p := []byte(*proof)
+			if *code != "" {
+				bound, err := invite.Proof(*code, d.Key(), d.LocalWriter(), d.PeerKey())
+				if err != nil {
+					return fmt.Errorf("%w: --invite: %v", errUsage, err)
+				}
+				p = []byte(bound)
+			}
+			if err := requestAuth(c, d, &nf, peers, p); err != nil {
 				return err
 			}
 		}

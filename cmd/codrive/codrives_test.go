@@ -404,3 +404,32 @@ func TestControlAPIRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestInviteThroughDaemons: the owner runs the invite policy, prints the
+// code with invite-code, and a peer asks with --invite; a wrong code is
+// denied.
+func TestInviteThroughDaemons(t *testing.T) {
+	dirA, dirB, dirC := t.TempDir(), t.TempDir(), t.TempDir()
+	secret := writeTemp(t, "a secret of more than sixteen bytes\n")
+	a := startInProcess(t, dirA, "--auth", "invite:"+secret)
+	key := initCoDrive(t, dirA)
+	startInProcess(t, dirB)
+	startInProcess(t, dirC)
+	code, out, stderr := codrive(t, "", "invite-code", key, "--secret-file", secret)
+	if code != 0 {
+		t.Fatalf("invite-code: %s", stderr)
+	}
+	invitation := strings.TrimSpace(out)
+	steps := []commandTest{
+		{name: "clone at B", args: []string{"clone", "--dir", dirB, key, "--peer", a.addr}, match: true, stdout: `^cloned `},
+		{name: "clone at C", args: []string{"clone", "--dir", dirC, key, "--peer", a.addr}, match: true, stdout: `^cloned `},
+		{name: "a wrong code at C", args: []string{"request-auth", "--dir", dirC, key, "--invite", strings.Repeat("0", 32), "--timeout", "30s"},
+			code: 1, inStderr: "wrong invite code"},
+		{name: "the code at B", args: []string{"request-auth", "--dir", dirB, key, "--invite", invitation, "--timeout", "30s"}, stdout: "granted\n"},
+		{name: "a code that is not one", args: []string{"request-auth", "--dir", dirC, key, "--invite", "xyz"}, code: 2, inStderr: "--invite"},
+		{name: "invite-code without a secret", args: []string{"invite-code", key}, code: 2, inStderr: "--secret-file"},
+	}
+	for _, tt := range steps {
+		t.Run(tt.name, tt.check)
+	}
+}

@@ -196,9 +196,14 @@ func demoCoDrive(ctx context.Context, out io.Writer) (err error) {
 	err = b.View().WriteFile(ctx, "/plans/bob.txt", nil, 0o644)
 	say("   bob tries to write: %v", firstLine(err))
 
-	say("\n3. bob asks to write, with the invite code. alice's policy checks it,")
+	say("\n3. bob asks to write, with the invite code bound to his request (so a peer that")
+	say("   sees the request cannot reuse it). alice's policy checks it,")
 	say("   alice's host writes the authorization, and bob believes it when it reaches him.")
-	if err := b.RequestAuthorization(ctx, []byte(code)); err != nil {
+	proof, err := invite.Proof(code, key, b.LocalWriter(), b.PeerKey())
+	if err != nil {
+		return err
+	}
+	if err := b.RequestAuthorization(ctx, []byte(proof)); err != nil {
 		return err
 	}
 	say("   granted: bob's writer key %s… is in the writer set.", short(b.LocalWriter()))

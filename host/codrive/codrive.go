@@ -221,6 +221,15 @@ func (c *CoDrive) View() *union.View { return c.view }
 // authorizes to let it in.
 func (c *CoDrive) LocalWriter() sdk.FeedKey { return c.local.Key() }
 
+// PeerKey is this host's peer key, which authorization requests carry
+// (and invite proofs bind); zero without a replicator.
+func (c *CoDrive) PeerKey() sdk.PeerKey {
+	if c.cfg.Replicator == nil {
+		return sdk.PeerKey{}
+	}
+	return c.cfg.Replicator.PublicKey()
+}
+
 // IsWriter reports whether this peer is in the writer set.
 func (c *CoDrive) IsWriter() bool {
 	c.mu.Lock()

@@ -66,7 +66,7 @@ func Harness(t *testing.T, name string) authtest.Harness {
 func denyHarness() authtest.Harness {
 	return authtest.Harness{Cases: []authtest.Case{
 		{Name: "a peer asking for its own writer", Request: sdk.AuthRequest{Drive: DriveA, Writer: OtherWriter, Peer: OtherPeer}, Reason: deny.Reason},
-		{Name: "with a valid invite code", Request: sdk.AuthRequest{Drive: DriveA, Writer: ListedWriter, Peer: ListedPeer, Proof: []byte(invite.Code([]byte(Secret), DriveA))}, Reason: deny.Reason},
+		{Name: "with an invite code", Request: sdk.AuthRequest{Drive: DriveA, Writer: ListedWriter, Peer: ListedPeer, Proof: []byte(invite.Code([]byte(Secret), DriveA))}, Reason: deny.Reason},
 	}}
 }
 
@@ -125,19 +125,42 @@ func inviteHarness(t *testing.T) authtest.Harness {
 	req := func(proof string) sdk.AuthRequest {
 		return sdk.AuthRequest{Drive: DriveA, Writer: OtherWriter, Peer: OtherPeer, Proof: []byte(proof)}
 	}
+	// bound is code's proof for a request like req's, with the keys
+	// given (zero ones mean req's).
+	bound := func(code string, drive, writer sdk.FeedKey, peer sdk.PeerKey) string {
+		if drive == (sdk.FeedKey{}) {
+			drive = DriveA
+		}
+		if writer == (sdk.FeedKey{}) {
+			writer = OtherWriter
+		}
+		if peer == (sdk.PeerKey{}) {
+			peer = OtherPeer
+		}
+		p, err := invite.Proof(code, drive, writer, peer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	proofA := bound(codeA, sdk.FeedKey{}, sdk.FeedKey{}, sdk.PeerKey{})
 	return authtest.Harness{
 		Config: plugin.Config{"secret": Secret},
 		Cases: []authtest.Case{
-			{Name: "code of the drive", Request: req(codeA), Allow: true},
-			{Name: "code with a newline", Request: req(codeA + "\n"), Allow: true},
-			{Name: "code in upper case", Request: req(strings.ToUpper(codeA)), Allow: true},
+			{Name: "the code's proof for the request", Request: req(proofA), Allow: true},
+			{Name: "proof with a newline", Request: req(proofA + "\n"), Allow: true},
+			{Name: "proof in upper case", Request: req(strings.ToUpper(proofA)), Allow: true},
 			{Name: "no proof", Request: req(""), Reason: invite.ReasonNoCode},
 			{Name: "only white space", Request: req(" \n"), Reason: invite.ReasonNoCode},
-			{Name: "code of another drive", Request: req(invite.Code([]byte(Secret), DriveB)), Reason: invite.ReasonWrongCode},
-			{Name: "code made with another secret", Request: req(invite.Code([]byte(Secret+"!"), DriveA)), Reason: invite.ReasonWrongCode},
-			{Name: "code cut short", Request: req(codeA[:len(codeA)-2]), Reason: invite.ReasonWrongCode},
-			{Name: "code with more after it", Request: req(codeA + "00"), Reason: invite.ReasonWrongCode},
-			{Name: "not hex", Request: req("zz" + codeA[2:]), Reason: invite.ReasonWrongCode},
+			{Name: "the code itself", Request: req(codeA), Reason: invite.ReasonWrongCode},
+			{Name: "proof for another writer", Request: req(bound(codeA, sdk.FeedKey{}, ListedWriter, sdk.PeerKey{})), Reason: invite.ReasonWrongCode},
+			{Name: "proof for another peer", Request: req(bound(codeA, sdk.FeedKey{}, sdk.FeedKey{}, ListedPeer)), Reason: invite.ReasonWrongCode},
+			{Name: "proof for another drive", Request: req(bound(codeA, DriveB, sdk.FeedKey{}, sdk.PeerKey{})), Reason: invite.ReasonWrongCode},
+			{Name: "code of another drive", Request: req(bound(invite.Code([]byte(Secret), DriveB), sdk.FeedKey{}, sdk.FeedKey{}, sdk.PeerKey{})), Reason: invite.ReasonWrongCode},
+			{Name: "code made with another secret", Request: req(bound(invite.Code([]byte(Secret+"!"), DriveA), sdk.FeedKey{}, sdk.FeedKey{}, sdk.PeerKey{})), Reason: invite.ReasonWrongCode},
+			{Name: "proof cut short", Request: req(proofA[:len(proofA)-2]), Reason: invite.ReasonWrongCode},
+			{Name: "proof with more after it", Request: req(proofA + "00"), Reason: invite.ReasonWrongCode},
+			{Name: "not hex", Request: req("zz" + proofA[2:]), Reason: invite.ReasonWrongCode},
 			{Name: "the secret itself", Request: req(Secret), Reason: invite.ReasonWrongCode},
 		},
 		BadConfigs: []plugin.Config{
