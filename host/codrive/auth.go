@@ -286,17 +286,44 @@ func (c *CoDrive) decide(ctx context.Context, from sdk.PeerKey, writer sdk.FeedK
 }
 
 func (c *CoDrive) reply(to sdk.PeerKey, writer sdk.FeedKey, status byte, reason string) {
-	if err := c.cfg.Replicator.SendExtension(c.key, extReply, &to, encodeReply(writer, status, reason)); err != nil {
+	r := replyMsg{writer: writer, status: status, reason: cutReason(reason)}
+	if decisive(status) {
+		// Signed with this writer's key, so that the requester counts
+		// only denials from the writer set, not whatever a peer says.
+		sig, err := c.local.Feed().SignMessage(replyContext, r.signed(c.key, to))
+		if err != nil {
+			c.log.Warn("codrive: signing a reply", "err", err)
+			return
+		}
+		r.signer, r.sig = c.local.Key(), sig
+	}
+	if err := c.cfg.Replicator.SendExtension(c.key, extReply, &to, r.encode()); err != nil {
 		c.log.Debug("codrive: replying to an authorization request", "peer", to, "err", err)
 	}
 }
 
+// decisive reports whether a reply status decides a request, and so must
+// come signed by a writer.
+func decisive(status byte) bool {
+	return status == replyGranted || status == replyDenied || status == replyError
+}
+
 // onReply passes a peer's answer to the pending request, if any.
 func (c *CoDrive) onReply(from sdk.PeerKey, msg []byte) {
-	writer, status, reason, err := decodeReply(msg)
-	if err != nil || writer != c.local.Key() {
+	r, err := decodeReply(msg)
+	if err != nil || r.writer != c.local.Key() {
 		return
 	}
+	if decisive(r.status) {
+		c.mu.Lock()
+		member := c.members[r.signer].Member
+		c.mu.Unlock()
+		if !member || !feed.VerifyMessage(r.signer, replyContext, r.signed(c.key, c.PeerKey()), r.sig) {
+			c.log.Debug("codrive: ignoring a reply not signed by a writer", "peer", from)
+			return
+		}
+	}
+	status, reason := r.status, r.reason
 	c.auth.mu.Lock()
 	ch := c.auth.replies
 	c.auth.mu.Unlock()
@@ -334,41 +361,86 @@ func decodeRequest(msg []byte) (writer sdk.FeedKey, sig, proof []byte, err error
 	return writer, bytes.Clone(msg[1+sdk.KeySize : head]), bytes.Clone(msg[head:]), nil
 }
 
-// encodeReply lays out a reply: version, writer key, status, reason (cut
-// to maxReason bytes at a character boundary).
-func encodeReply(writer sdk.FeedKey, status byte, reason string) []byte {
-	if len(reason) > maxReason {
-		cut := maxReason
-		for cut > 0 && !utf8.RuneStart(reason[cut]) {
-			cut--
-		}
-		reason = reason[:cut]
-	}
-	msg := make([]byte, 0, 2+sdk.KeySize+len(reason))
-	msg = append(msg, messageVersion)
-	msg = append(msg, writer[:]...)
-	msg = append(msg, status)
-	return append(msg, reason...)
+// replyMsg is an answer to a request: for the writer asked about, a
+// status and reason, and for decisive statuses the answering writer's key
+// and its signature over the co-drive, the writer, the requester's peer
+// key, the status and the reason.
+type replyMsg struct {
+	writer sdk.FeedKey
+	status byte
+	signer sdk.FeedKey
+	sig    []byte // empty or ed25519.SignatureSize bytes
+	reason string
 }
 
+// replyContext is what reply signatures are made for.
+const replyContext = "codrive auth reply v1"
+
+// signed is what a reply's signature covers.
+func (r *replyMsg) signed(drive sdk.FeedKey, requester sdk.PeerKey) []byte {
+	b := make([]byte, 0, 3*sdk.KeySize+1+len(r.reason))
+	b = append(b, drive[:]...)
+	b = append(b, r.writer[:]...)
+	b = append(b, requester[:]...)
+	b = append(b, r.status)
+	return append(b, r.reason...)
+}
+
+// cutReason cuts a reason to maxReason bytes at a character boundary.
+func cutReason(reason string) string {
+	if len(reason) <= maxReason {
+		return reason
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(reason[cut]) {
+		cut--
+	}
+	return reason[:cut]
+}
+
+// encode lays out a reply: version, writer key, status, signer key and
+// signature (both zero-filled when unsigned), reason.
+func (r *replyMsg) encode() []byte {
+	msg := make([]byte, 0, replyHead+len(r.reason))
+	msg = append(msg, messageVersion)
+	msg = append(msg, r.writer[:]...)
+	msg = append(msg, r.status)
+	msg = append(msg, r.signer[:]...)
+	sig := r.sig
+	if len(sig) == 0 {
+		sig = make([]byte, ed25519.SignatureSize)
+	}
+	msg = append(msg, sig...)
+	return append(msg, r.reason...)
+}
+
+// replyHead is the size of a reply without its reason.
+const replyHead = 2 + 2*sdk.KeySize + ed25519.SignatureSize
+
 // decodeReply checks a reply from a peer and splits it.
-func decodeReply(msg []byte) (writer sdk.FeedKey, status byte, reason string, err error) {
+func decodeReply(msg []byte) (replyMsg, error) {
+	var r replyMsg
 	switch {
-	case len(msg) < 2+sdk.KeySize:
-		return writer, 0, "", fmt.Errorf("reply of %d bytes: %w", len(msg), sdk.ErrInvalid)
+	case len(msg) < replyHead:
+		return r, fmt.Errorf("reply of %d bytes: %w", len(msg), sdk.ErrInvalid)
 	case msg[0] != messageVersion:
-		return writer, 0, "", fmt.Errorf("reply of version %d: %w", msg[0], sdk.ErrInvalid)
-	case len(msg) > 2+sdk.KeySize+maxReason:
-		return writer, 0, "", fmt.Errorf("reply with a reason over %d bytes: %w", maxReason, sdk.ErrInvalid)
+		return r, fmt.Errorf("reply of version %d: %w", msg[0], sdk.ErrInvalid)
+	case len(msg) > replyHead+maxReason:
+		return r, fmt.Errorf("reply with a reason over %d bytes: %w", maxReason, sdk.ErrInvalid)
 	}
-	copy(writer[:], msg[1:])
-	status = msg[1+sdk.KeySize]
-	reason = string(msg[2+sdk.KeySize:])
-	if status < replyGranted || status > replyDeciding {
-		return writer, 0, "", fmt.Errorf("reply of unknown status %d: %w", status, sdk.ErrInvalid)
+	copy(r.writer[:], msg[1:])
+	r.status = msg[1+sdk.KeySize]
+	copy(r.signer[:], msg[2+sdk.KeySize:])
+	r.sig = bytes.Clone(msg[2+2*sdk.KeySize : replyHead])
+	r.reason = string(msg[replyHead:])
+	if r.status < replyGranted || r.status > replyDeciding {
+		return r, fmt.Errorf("reply of unknown status %d: %w", r.status, sdk.ErrInvalid)
 	}
-	if !utf8.ValidString(reason) {
-		return writer, 0, "", fmt.Errorf("reply whose reason is not UTF-8: %w", sdk.ErrInvalid)
+	if !utf8.ValidString(r.reason) {
+		return r, fmt.Errorf("reply whose reason is not UTF-8: %w", sdk.ErrInvalid)
 	}
-	return writer, status, reason, nil
+	if !decisive(r.status) {
+		r.sig = nil
+	}
+	return r, nil
 }

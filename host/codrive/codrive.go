@@ -134,11 +134,17 @@ func Create(ctx context.Context, cfg Config) (*CoDrive, error) {
 // restart.
 func Open(ctx context.Context, cfg Config, key sdk.FeedKey) (*CoDrive, error) {
 	var local *drive.Drive
-	if f, err := cfg.Store.Open(ctx, key); err == nil && f.Writable() {
+	f, err := cfg.Store.Open(ctx, key)
+	switch {
+	case err != nil && !errors.Is(err, sdk.ErrNotFound):
+		// Not knowing whether this peer created the co-drive, it must
+		// not take it for a clone under a new writer key.
+		return nil, fmt.Errorf("codrive: opening %s: %w", key, err)
+	case err == nil && f.Writable():
 		if local, err = drive.Open(ctx, cfg.Store, key, cfg.driveOptions(nil)); err != nil {
 			return nil, err
 		}
-	} else {
+	default:
 		if local, err = drive.Create(ctx, cfg.Store, "codrive/"+key.String(), cfg.driveOptions(nil)); err != nil {
 			return nil, err
 		}
