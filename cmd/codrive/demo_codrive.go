@@ -5,129 +5,46 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/codrive/codrive/auth/invite"
 	"github.com/codrive/codrive/conflict/vclock"
 	co "github.com/codrive/codrive/host/codrive"
-	"github.com/codrive/codrive/host/feedstore"
-	"github.com/codrive/codrive/host/replicate"
-	"github.com/codrive/codrive/host/secure"
+	"github.com/codrive/codrive/internal/loopback"
 	"github.com/codrive/codrive/sdk"
-	"github.com/codrive/codrive/storage/memory"
-	"github.com/codrive/codrive/transports/tcp"
 )
 
-// demoPeer is one host of the co-drive demo: memory storage, the vclock
-// resolver, and replication over TCP on loopback.
+// demoPeer is one host of the co-drive demo: memory storage and
+// replication over TCP on loopback, with the vclock resolver.
 type demoPeer struct {
-	name  string
-	store *feedstore.Store
-	r     *replicate.Replicator
-	tr    sdk.Transport
-	ln    sdk.Listener
-	ctx   context.Context
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-
-	mu    sync.Mutex
-	conns map[*demoPeer]func()
+	*loopback.Host
 }
 
-func newDemoPeer(name string) (*demoPeer, error) {
-	ctx, stop := context.WithCancel(context.Background())
-	p := &demoPeer{name: name, ctx: ctx, stop: stop, conns: map[*demoPeer]func(){}}
-	var err error
-	if p.store, err = feedstore.New(memory.New(), feedstore.NewSeed()); err != nil {
-		return nil, err
-	}
-	id, err := secure.NewIdentity()
-	if err != nil {
-		return nil, err
-	}
-	p.r = replicate.New(replicate.Config{Identity: id, Client: "codrive-demo/" + name, Logger: slog.New(slog.DiscardHandler)})
-	p.tr = tcp.New()
-	if p.ln, err = p.tr.Listen(ctx, ma.StringCast("/ip4/127.0.0.1/tcp/0")); err != nil {
-		return nil, err
-	}
-	p.wg.Go(func() {
-		for {
-			c, err := p.ln.Accept(ctx)
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() { p.r.Handle(ctx, c, false) })
-		}
-	})
-	return p, nil
+func (p demoPeer) config(auth sdk.AuthPolicy) co.Config {
+	return co.Config{Store: p.Store, Replicator: p.Replicator, Resolver: vclock.New(), Auth: auth, AuthTimeout: 10 * time.Second}
 }
 
-func (p *demoPeer) connect(o *demoPeer) error {
-	ctx, cancel := context.WithCancel(p.ctx)
-	c, err := p.tr.Dial(ctx, o.ln.Addr())
-	if err != nil {
-		cancel()
-		return err
-	}
-	p.mu.Lock()
-	p.conns[o] = func() { cancel(); c.Close() }
-	p.mu.Unlock()
-	p.wg.Go(func() { p.r.Handle(ctx, c, true) })
-	return demoWait(fmt.Sprintf("%s and %s to connect", p.name, o.name), func() bool {
-		return slicesContains(p.r.Peers(), o.r.PublicKey()) && slicesContains(o.r.Peers(), p.r.PublicKey())
-	})
+// demoTimeout bounds every wait of the demo.
+const demoTimeout = 20 * time.Second
+
+func (p demoPeer) connect(o demoPeer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	return p.Connect(ctx, o.Host)
 }
 
-func (p *demoPeer) disconnect(o *demoPeer) error {
-	p.mu.Lock()
-	stop := p.conns[o]
-	delete(p.conns, o)
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-	return demoWait(fmt.Sprintf("%s and %s to disconnect", p.name, o.name), func() bool {
-		return !slicesContains(p.r.Peers(), o.r.PublicKey())
-	})
+func (p demoPeer) disconnect(o demoPeer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	return p.Disconnect(ctx, o.Host)
 }
 
-func (p *demoPeer) close() {
-	p.stop()
-	p.r.Close()
-	p.ln.Close()
-	p.tr.Close()
-	p.wg.Wait()
-	p.store.Close()
-}
-
-func (p *demoPeer) config(auth sdk.AuthPolicy) co.Config {
-	return co.Config{Store: p.store, Replicator: p.r, Resolver: vclock.New(), Auth: auth, AuthTimeout: 10 * time.Second}
-}
-
-func slicesContains(list []sdk.PeerKey, k sdk.PeerKey) bool {
-	for _, x := range list {
-		if x == k {
-			return true
-		}
-	}
-	return false
-}
-
-// demoWait polls cond for up to 20 seconds.
+// demoWait polls cond for up to demoTimeout.
 func demoWait(what string, cond func() bool) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), demoTimeout)
+	defer cancel()
+	return loopback.WaitFor(ctx, what, cond)
 }
 
 // demoCoDrive is the main job of the README: three peers share a
@@ -135,24 +52,24 @@ func demoWait(what string, cond func() bool) error {
 func demoCoDrive(ctx context.Context, out io.Writer) (err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	short := func(k sdk.FeedKey) string { return k.String()[:8] }
-	var peers []*demoPeer
+	var peers []demoPeer
 	defer func() {
 		for _, p := range peers {
-			p.close()
+			p.Close()
 		}
 	}()
 	for _, name := range []string{"alice", "bob", "carol"} {
-		p, err := newDemoPeer(name)
+		h, err := loopback.New(name, loopback.Options{})
 		if err != nil {
 			return err
 		}
-		peers = append(peers, p)
+		peers = append(peers, demoPeer{h})
 	}
 	alice, bob, carol := peers[0], peers[1], peers[2]
 
 	say("Three peers start on this machine, each with its own storage, listening on loopback:")
 	for _, p := range peers {
-		say("  %-6s %s  (peer key %s…)", p.name, p.ln.Addr(), p.r.PublicKey().String()[:8])
+		say("  %-6s %s  (peer key %s…)", p.Name, p.Addr(), p.PeerKey().String()[:8])
 	}
 	say("alice and bob connect, and bob and carol: carol never meets alice.")
 	if err := alice.connect(bob); err != nil {

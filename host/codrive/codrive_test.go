@@ -232,7 +232,7 @@ func TestRemovedWriterIsIgnored(t *testing.T) {
 
 	// Straight into b's drive feed, past the view: a file, an overwrite
 	// and an attempt to re-add itself, stamped in the year 2100.
-	d, err := drive.Open(t.Context(), b.store, w.LocalWriter(), drive.Options{})
+	d, err := drive.Open(t.Context(), b.Store, w.LocalWriter(), drive.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func TestRemovedWriterIsIgnored(t *testing.T) {
 	}
 	want := d.Length()
 	waitUntil(t, "the reader to receive the late entries", func() bool {
-		f, err := c.store.Get(t.Context(), w.LocalWriter())
+		f, err := c.Store.Get(t.Context(), w.LocalWriter())
 		return err == nil && f.Length() >= want
 	})
 	waitUntil(t, "the reader to learn of the removal", func() bool { return len(writerKeys(reader, false)) == 1 })

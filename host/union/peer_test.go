@@ -2,25 +2,19 @@ package union_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/codrive/codrive/host/drive"
 	"github.com/codrive/codrive/host/feed"
 	"github.com/codrive/codrive/host/feedstore"
 	"github.com/codrive/codrive/host/replicate"
-	"github.com/codrive/codrive/host/secure"
 	"github.com/codrive/codrive/host/union"
+	"github.com/codrive/codrive/internal/loopback"
 	"github.com/codrive/codrive/sdk"
-	"github.com/codrive/codrive/storage/memory"
-	"github.com/codrive/codrive/transports/tcp"
 )
 
 // wait bounds every wait for replication in these tests.
@@ -32,20 +26,15 @@ type peer struct {
 	t     *testing.T
 	name  string
 	ctx   context.Context
+	host  *loopback.Host
 	store *feedstore.Store
 	r     *replicate.Replicator
-	tr    sdk.Transport
-	ln    sdk.Listener
 	clock *fakeClock
 	d     *drive.Drive
 	v     *union.View
 	// sparse peers fetch content only when a file is read; the others
 	// download every drive's content as it arrives.
 	sparse bool
-
-	mu    sync.Mutex
-	conns map[*peer]context.CancelFunc
-	wg    sync.WaitGroup
 }
 
 // newPeer starts a peer whose wall clock starts at start.
@@ -55,48 +44,21 @@ func newPeer(t *testing.T, name string, r sdk.Resolver, start time.Time) *peer {
 
 func newPeerSparse(t *testing.T, name string, r sdk.Resolver, start time.Time, sparse bool) *peer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	p := &peer{t: t, name: name, ctx: ctx, clock: &fakeClock{now: start}, conns: map[*peer]context.CancelFunc{}, sparse: sparse}
-	st, err := feedstore.New(memory.New(), feedstore.NewSeed())
+	h, err := loopback.New(name, loopback.Options{Logger: testLogger(t, name), RequestTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.store = st
-	id, err := secure.NewIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.r = replicate.New(replicate.Config{Identity: id, Client: "codrive-union-test", RequestTimeout: 5 * time.Second,
-		Logger: testLogger(t, name)})
-	p.tr = tcp.New()
-	p.ln, err = p.tr.Listen(ctx, ma.StringCast("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.wg.Go(func() {
-		for {
-			c, err := p.ln.Accept(ctx)
-			if err != nil {
-				return
-			}
-			p.wg.Go(func() { p.r.Handle(ctx, c, false) })
-		}
-	})
+	p := &peer{t: t, name: name, ctx: t.Context(), host: h, store: h.Store, r: h.Replicator, clock: &fakeClock{now: start}, sparse: sparse}
 	t.Cleanup(func() {
-		cancel()
-		p.r.Close()
-		p.ln.Close()
-		p.tr.Close()
-		p.wg.Wait()
+		h.Close()
 		if p.v != nil {
 			p.v.Close()
 		}
 		if p.d != nil {
 			p.d.Close()
 		}
-		p.store.Close()
 	})
-	p.d, err = drive.Create(ctx, st, "drive", p.driveOptions())
+	p.d, err = drive.Create(p.ctx, p.store, "drive", p.driveOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,44 +94,26 @@ func (p *peer) follow(others ...*peer) {
 	}
 }
 
-// connect dials other over loopback TCP.
+// connect dials other over loopback TCP and waits until both are
+// connected.
 func (p *peer) connect(other *peer) {
 	p.t.Helper()
-	ctx, cancel := context.WithCancel(p.ctx)
-	c, err := p.tr.Dial(ctx, other.ln.Addr())
-	if err != nil {
-		cancel()
-		p.t.Fatalf("%s dialing %s: %v", p.name, other.name, err)
+	ctx, cancel := context.WithTimeout(p.ctx, wait)
+	defer cancel()
+	if err := p.host.Connect(ctx, other.host); err != nil {
+		p.t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.conns[other] = func() { cancel(); c.Close() }
-	p.mu.Unlock()
-	p.wg.Go(func() { p.r.Handle(ctx, c, true) })
 }
 
 // disconnect ends p's connection to other and waits until neither side
 // counts the other as a peer.
 func (p *peer) disconnect(other *peer) {
 	p.t.Helper()
-	p.mu.Lock()
-	stop := p.conns[other]
-	delete(p.conns, other)
-	p.mu.Unlock()
-	if stop != nil {
-		stop()
+	ctx, cancel := context.WithTimeout(p.ctx, wait)
+	defer cancel()
+	if err := p.host.Disconnect(ctx, other.host); err != nil {
+		p.t.Fatal(err)
 	}
-	waitUntil(p.t, fmt.Sprintf("%s and %s disconnected", p.name, other.name), func() bool {
-		return !hasPeer(p.r, other.r.PublicKey()) && !hasPeer(other.r, p.r.PublicKey())
-	})
-}
-
-func hasPeer(r *replicate.Replicator, k sdk.PeerKey) bool {
-	for _, x := range r.Peers() {
-		if x == k {
-			return true
-		}
-	}
-	return false
 }
 
 // waitUntil polls cond until it holds, failing the test after wait.
