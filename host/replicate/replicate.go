@@ -348,13 +348,15 @@ func (r *Replicator) Fetch(ctx context.Context, key sdk.FeedKey, start, end uint
 const settleWait = 2 * time.Second
 
 // announcedSoon is announced, after waiting, briefly, for peers whose
-// channel for s is still opening: a feed added a moment ago is not "not
-// available" merely because its channels are not up yet.
+// channel for s is still opening or whose announcements have not reached
+// start yet: a block is not "not available" merely because it is new. A
+// peer that announced a head past start and lacks the block, or no peer
+// at all, fails at once.
 func (r *Replicator) announcedSoon(ctx context.Context, s *served, start, end uint64) error {
 	deadline := time.Now().Add(min(settleWait, r.cfg.RequestTimeout))
 	for {
 		err := r.announced(s, start, end)
-		if err == nil || !r.settling(s) || time.Now().After(deadline) {
+		if err == nil || !r.settling(s, start) || time.Now().After(deadline) {
 			return err
 		}
 		select {
@@ -366,13 +368,13 @@ func (r *Replicator) announcedSoon(ctx context.Context, s *served, start, end ui
 }
 
 // settling reports whether some connected peer has yet to say what it
-// holds of s.
-func (r *Replicator) settling(s *served) bool {
+// holds of s as far as block.
+func (r *Replicator) settling(s *served, block uint64) bool {
 	r.mu.Lock()
 	peers := r.peerList()
 	r.mu.Unlock()
 	for _, p := range peers {
-		if p.unsettled(s.dkey) {
+		if p.unsettled(s.dkey, block) {
 			return true
 		}
 	}

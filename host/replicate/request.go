@@ -198,14 +198,20 @@ func (p *peer) pump(ch *channel) {
 
 // available returns our channel for dk and the end of the run of blocks
 // from start, up to end, that the peer announced, if it announced start.
-// unsettled reports whether the peer may still announce blocks of the
-// feed: its channel is open on our side, but the peer has neither
-// rejected it nor said what it holds.
-func (p *peer) unsettled(dk sdk.DiscoveryKey) bool {
+// unsettled reports whether the peer may still announce block of the
+// feed: its channel is open on our side, and the peer has neither
+// rejected it nor said what it holds up to that block.
+func (p *peer) unsettled(dk sdk.DiscoveryKey, block uint64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ch := p.local[dk]
-	return ch != nil && !ch.rejected && !ch.closed && !ch.heard
+	if ch == nil || ch.rejected || ch.closed {
+		return false
+	}
+	// Not heard from yet, or not yet as far as block: a block a writer
+	// has just appended is announced a moment after entries that point
+	// at it may have arrived through another feed.
+	return !ch.heard || ch.remoteHead.Length <= block
 }
 
 func (p *peer) available(dk sdk.DiscoveryKey, start, end uint64) (*channel, uint64) {
