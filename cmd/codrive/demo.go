@@ -28,7 +28,7 @@ func demo(e *env, args []string) error {
 		return fmt.Errorf("%w: unexpected argument %q", errUsage, pos[0])
 	}
 	if !feeds {
-		return demoCoDrive(context.Background(), e.stdout)
+		return demoCoDrive(context.Background(), e.stdout, cliLogger(e))
 	}
 	if dir == "" {
 		tmp, err := os.MkdirTemp("", "codrive-demo-")

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -49,7 +50,7 @@ func demoWait(what string, cond func() bool) error {
 
 // demoCoDrive is the main job of the README: three peers share a
 // co-drive on loopback, narrated step by step.
-func demoCoDrive(ctx context.Context, out io.Writer) (err error) {
+func demoCoDrive(ctx context.Context, out io.Writer, log *slog.Logger) (err error) {
 	say := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	short := func(k sdk.FeedKey) string { return k.String()[:8] }
 	var peers []demoPeer
@@ -59,7 +60,7 @@ func demoCoDrive(ctx context.Context, out io.Writer) (err error) {
 		}
 	}()
 	for _, name := range []string{"alice", "bob", "carol"} {
-		h, err := loopback.New(name, loopback.Options{})
+		h, err := loopback.New(name, loopback.Options{Logger: log.With("peer", name)})
 		if err != nil {
 			return err
 		}
