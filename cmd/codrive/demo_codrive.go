@@ -20,10 +20,11 @@ import (
 // replication over TCP on loopback, with the vclock resolver.
 type demoPeer struct {
 	*loopback.Host
+	log *slog.Logger
 }
 
 func (p demoPeer) config(auth sdk.AuthPolicy) co.Config {
-	return co.Config{Store: p.Store, Replicator: p.Replicator, Resolver: vclock.New(), Auth: auth, AuthTimeout: 10 * time.Second}
+	return co.Config{Store: p.Store, Replicator: p.Replicator, Resolver: vclock.New(), Auth: auth, AuthTimeout: 10 * time.Second, Logger: p.log}
 }
 
 // demoTimeout bounds every wait of the demo.
@@ -60,11 +61,12 @@ func demoCoDrive(ctx context.Context, out io.Writer, log *slog.Logger) (err erro
 		}
 	}()
 	for _, name := range []string{"alice", "bob", "carol"} {
-		h, err := loopback.New(name, loopback.Options{Logger: log.With("peer", name)})
+		plog := log.With("peer", name)
+		h, err := loopback.New(name, loopback.Options{Logger: plog})
 		if err != nil {
 			return err
 		}
-		peers = append(peers, demoPeer{h})
+		peers = append(peers, demoPeer{h, plog})
 	}
 	alice, bob, carol := peers[0], peers[1], peers[2]
 

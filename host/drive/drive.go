@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/codrive/codrive/host/feed"
 	"github.com/codrive/codrive/host/feedstore"
@@ -272,20 +273,33 @@ func (d *Drive) follow() {
 	// The first round catches up with what was stored between open's
 	// catch-up and taking the channel.
 	ch := d.meta.Changed()
+	var retry <-chan time.Time
+	backoff := 10 * time.Millisecond
 	for first := true; ; first = false {
 		if !first {
 			select {
 			case <-d.stop:
 				return
 			case <-ch:
+				ch = d.meta.Changed()
+			case <-retry:
 			}
-			ch = d.meta.Changed()
 		}
 		d.writeMu.Lock()
 		err := d.catchUp(context.Background())
 		d.writeMu.Unlock()
-		if err != nil && !errors.Is(err, sdk.ErrClosed) {
-			d.log.Warn("drive: following feed", "drive", d.Key(), "err", err)
+		retry = nil
+		switch {
+		case err == nil:
+			backoff = 10 * time.Millisecond
+		case errors.Is(err, sdk.ErrClosed):
+			return
+		default:
+			// Blocks already stored must not wait for the feed's next
+			// change to be applied: try again, backing off.
+			d.log.Warn("drive: following feed", "drive", d.Key(), "err", err, "retry", backoff)
+			retry = time.After(backoff)
+			backoff = min(2*backoff, 5*time.Second)
 		}
 	}
 }
