@@ -114,6 +114,10 @@ type loaded struct {
 	// length it is read at there (0: all of it).
 	inView bool
 	limit  uint64
+	// capped says the content feed is no longer mirrored because its
+	// writer was removed: what it writes past its cut is not shown, so
+	// it is not downloaded either.
+	capped bool
 }
 
 // Create makes a new co-drive whose primary is a fresh drive of this
@@ -520,6 +524,7 @@ func (c *CoDrive) apply(ctx context.Context, members map[sdk.FeedKey]Status) err
 			}
 			l.limit = limit
 		}
+		c.capContent(l, named && !st.Member)
 	}
 	localMember := members[c.local.Key()].Member
 	if err := c.view.SetWriter(map[bool]*drive.Drive{true: c.local, false: nil}[localMember]); err != nil {
@@ -534,6 +539,21 @@ func (c *CoDrive) apply(ctx context.Context, members map[sdk.FeedKey]Status) err
 		close(w)
 	}
 	return nil
+}
+
+// capContent stops mirroring the content feed of a removed writer, which
+// could otherwise push any amount of data to every peer after its cut;
+// content it wrote before is still fetched when read. A writer authorized
+// again is mirrored again.
+func (c *CoDrive) capContent(l *loaded, removed bool) {
+	r := c.cfg.Replicator
+	cf := l.d.ContentFeed()
+	if r == nil || cf == nil || l.capped == removed || c.cfg.SparseContent {
+		return
+	}
+	r.Remove(cf.Key())
+	r.Add(cf, replicate.FeedOptions{Download: !removed})
+	l.capped = removed
 }
 
 func maps(m map[sdk.FeedKey]*loaded) map[sdk.FeedKey]*loaded {

@@ -243,6 +243,17 @@ func TestRemovedWriterIsIgnored(t *testing.T) {
 		{Kind: drive.KindFile, Path: "/shared.txt", WallClock: future},
 		{Kind: drive.KindFile, Path: "/.writers/" + w.LocalWriter().String() + "/00.add", WallClock: future},
 	}
+	// And content, which peers no longer mirror.
+	cw, err := d.NewContentWriter(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cw.Write(make([]byte, 200_000))
+	content, err := cw.Finish()
+	if err != nil {
+		t.Fatal(err)
+	}
+	late[0].SetContent(content)
 	if _, err := d.Append(t.Context(), late...); err != nil {
 		t.Fatal(err)
 	}
@@ -254,6 +265,14 @@ func TestRemovedWriterIsIgnored(t *testing.T) {
 	waitUntil(t, "the reader to learn of the removal", func() bool { return len(writerKeys(reader, false)) == 1 })
 	if err := reader.View().Access(t.Context(), "/late.txt"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a removed writer's later file shows: %v", err)
+	}
+	for _, dr := range reader.View().Drives() {
+		if cf := dr.ContentFeed(); dr.Key() == w.LocalWriter() && cf != nil {
+			last := content.Extents[len(content.Extents)-1]
+			if cf.Has(last.Start, last.Start+last.Blocks) {
+				t.Error("the reader mirrored content a removed writer wrote past its cut")
+			}
+		}
 	}
 	waitFile(t, reader, "reader", "/shared.txt", "b's version")
 	if slices.Contains(writerKeys(reader, true), w.LocalWriter()) {
