@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -489,7 +490,7 @@ func (c *CoDrive) update(ctx context.Context) error {
 // far as the set allows, and wakes whoever waits for a change.
 func (c *CoDrive) apply(ctx context.Context, members map[sdk.FeedKey]Status) error {
 	c.mu.Lock()
-	drives := maps(c.drives)
+	drives := maps.Clone(c.drives)
 	c.mu.Unlock()
 	for k, l := range drives {
 		st, named := members[k]
@@ -554,14 +555,6 @@ func (c *CoDrive) capContent(l *loaded, removed bool) {
 	r.Remove(cf.Key())
 	r.Add(cf, replicate.FeedOptions{Download: !removed})
 	l.capped = removed
-}
-
-func maps(m map[sdk.FeedKey]*loaded) map[sdk.FeedKey]*loaded {
-	out := make(map[sdk.FeedKey]*loaded, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // changed returns a channel closed at the next update of the writer set.

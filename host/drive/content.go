@@ -196,15 +196,6 @@ func (w *ContentWriter) addExtent(start, blocks uint64) {
 	w.c.Extents = append(w.c.Extents, Extent{Start: start, Blocks: blocks})
 }
 
-// Chunks is the number of chunks a file of size bytes has.
-func (d *Drive) chunks(size uint64) uint64 {
-	cs := uint64(d.ChunkSize())
-	if cs == 0 {
-		return 0
-	}
-	return (size + cs - 1) / cs
-}
-
 // Block returns the content feed block that holds chunk i of e, and the
 // end of the extent it is in.
 func (e *Entry) block(i uint64) (block, extentEnd uint64, ok bool) {

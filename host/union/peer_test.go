@@ -119,12 +119,10 @@ func (p *peer) disconnect(other *peer) {
 // waitUntil polls cond until it holds, failing the test after wait.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), wait)
+	defer cancel()
+	if err := loopback.WaitFor(ctx, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }
 
